@@ -1,0 +1,281 @@
+"""Command line: ``python -m core train`` and ``python -m core score``.
+
+Errors in the input end the program with exit status 2 and one line on stderr;
+``--verbose`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from core import data as data_module
+from core import resources, runs
+from core.models import DEVICE_CHOICES, ModelLoadError
+from core.progress import Progress
+from core.workspace import resolve_workspace
+
+logger = logging.getLogger("core")
+
+EXIT_INPUT_ERROR = 2
+EXIT_CANCELLED = 130
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, *, label_required: bool) -> None:
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="Data file (CSV, TSV, JSON Lines, Parquet, '<label> <text>' lines), 'demo' for the built-in "
+        "corpus, or several one-text-per-line files whose names are the labels (rt-polarity.pos ...).",
+    )
+    parser.add_argument("--text-column", help="Column holding the text (default: guessed from the header).")
+    parser.add_argument(
+        "--label-column",
+        help="Column holding the label (default: guessed)." + ("" if label_required else " Optional when scoring."),
+    )
+    parser.add_argument("--id-column", help="Optional column with a row id.")
+    parser.add_argument("--confidence-column", help="Optional column with annotator confidence (0 to 1).")
+    parser.add_argument("--format", default="auto", choices=data_module.FORMATS, help="File layout (default: auto).")
+    parser.add_argument("--encoding", default="auto", help="Text encoding such as utf-8 or cp1252 (default: auto).")
+    parser.add_argument("--delimiter", default="auto", help="Field delimiter for delimited text (default: sniffed).")
+    parser.add_argument(
+        "--quoting", default="auto", choices=data_module.QUOTING_MODES, help="Double-quote handling (default: auto)."
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="Uncertainty Explorer: fine-tune text classifiers and score per-sample uncertainty.",
+    )
+    parser.add_argument("--workspace", help="Workspace folder (default: $UNCERTAINTY_EXPLORER_WORKSPACE or ./workspace).")
+    parser.add_argument("--verbose", action="store_true", help="Log details and print tracebacks on errors.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="Fine-tune a model and write a run folder.")
+    _add_data_arguments(train, label_required=True)
+    train.add_argument(
+        "--output",
+        help="Run folder to create (must not exist). Default: a new folder under <workspace>/runs.",
+    )
+    train.add_argument(
+        "--model",
+        default=resources.BUILTIN_MODEL_ALIAS,
+        help="Model folder or Hugging Face hub id (default: the built-in all-MiniLM-L6-v2).",
+    )
+    train.add_argument("--epochs", type=int, default=3, help="Training epochs (default: 3).")
+    train.add_argument("--batch-size", type=int, default=32, help="Training batch size (default: 32).")
+    train.add_argument("--learning-rate", type=float, default=1e-4, help="Peak AdamW learning rate (default: 1e-4).")
+    train.add_argument("--max-length", type=int, default=128, help="Maximum tokens per text; longer texts are cut (default: 128).")
+    train.add_argument("--max-rows", type=int, help="Train on a stratified sample of at most this many rows.")
+    train.add_argument("--seed", type=int, default=0, help="Random seed for the split, sampling and training (default: 0).")
+    train.add_argument("--validation-fraction", type=float, default=0.1, help="Share of rows for validation (default: 0.1).")
+    train.add_argument("--test-fraction", type=float, default=0.1, help="Share of rows for test (default: 0.1).")
+    train.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="Device (default: auto = cuda, mps, cpu).")
+    train.add_argument("--keep-duplicates", action="store_true", help="Keep repeated (text, label) rows.")
+    train.add_argument("--trust-remote-code", action="store_true", help="Allow model code from the checkpoint to run.")
+
+    score = commands.add_parser("score", help="Score a data file with a finished run.")
+    score.add_argument("--run", required=True, help="Run folder written by `train`.")
+    _add_data_arguments(score, label_required=False)
+    score.add_argument("--output", required=True, help="Parquet file to write (.parquet).")
+    score.add_argument("--batch-size", type=int, default=128, help="Inference batch size (default: 128).")
+    score.add_argument("--max-length", type=int, help="Maximum tokens per text (default: the run's setting).")
+    score.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="Device (default: auto).")
+    return parser
+
+
+def load_data(args: argparse.Namespace, *, require_label: bool) -> tuple[data_module.RawTable, data_module.ColumnMapping]:
+    """Read ``--data`` and build the column mapping from the flags or the guess."""
+    if args.data == ["demo"]:
+        table, mapping = data_module.load_demo_corpus()
+    else:
+        if len(args.data) > 1 or args.format == "lines":
+            table = data_module.read_line_files(args.data, encoding=args.encoding)
+        else:
+            table = data_module.read_table(
+                args.data[0], format=args.format, encoding=args.encoding, delimiter=args.delimiter, quoting=args.quoting
+            )
+        mapping = data_module.guess_mapping(table)
+    mapping = data_module.ColumnMapping(
+        text=args.text_column or mapping.text,
+        label=args.label_column or mapping.label,
+        id=args.id_column or mapping.id,
+        confidence=args.confidence_column or mapping.confidence,
+    )
+    if require_label and mapping.label is None:
+        raise data_module.DataLoadError(
+            f"{table.name}: no label column found among {', '.join(map(str, table.frame.columns))}. "
+            "Pass --label-column."
+        )
+    return table, mapping
+
+
+class _TqdmProgress:
+    """Render :class:`Progress` events as tqdm bars on stderr, one bar per phase."""
+
+    def __init__(self) -> None:
+        from tqdm.auto import tqdm
+
+        self._tqdm = tqdm
+        self._bar = None
+        self._phase = None
+
+    def __call__(self, event: Progress) -> None:
+        if event.phase != self._phase or self._bar is None:
+            self.close()
+            if event.total_steps:
+                self._bar = self._tqdm(total=event.total_steps, desc=event.phase, unit="step", file=sys.stderr)
+                self._phase = event.phase
+            elif event.message:
+                print(event.message, file=sys.stderr)
+        if self._bar is not None and event.phase == self._phase:
+            self._bar.n = event.step
+            postfix = {}
+            if event.epoch:
+                postfix["epoch"] = event.epoch
+            if event.loss is not None:
+                postfix["loss"] = f"{event.loss:.4f}"
+            if "accuracy" in event.metrics:
+                postfix["val_acc"] = f"{event.metrics['accuracy']:.4f}"
+            self._bar.set_postfix(postfix, refresh=False)
+            self._bar.refresh()
+        if event.phase == "evaluate" and event.message:
+            self.close()
+            print(event.message, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar = None
+        self._phase = None
+
+
+def _train(args: argparse.Namespace) -> int:
+    from core.training import TrainConfig, fine_tune
+
+    config = TrainConfig(
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_length=args.max_length,
+        max_rows=args.max_rows,
+        seed=args.seed,
+        validation_fraction=args.validation_fraction,
+        test_fraction=args.test_fraction,
+        device=args.device,
+        drop_duplicates=not args.keep_duplicates,
+        trust_remote_code=args.trust_remote_code,
+    )
+    config.validate()
+    if args.output:
+        output = Path(args.output)
+    else:
+        output = runs.runs_root(resolve_workspace(args.workspace)) / runs.new_run_id(args.model)
+    runs.check_new_run_dir(output)
+    table, mapping = load_data(args, require_label=True)
+    for warning in table.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    dataset = data_module.apply_mapping(table, mapping)
+    bar = _TqdmProgress()
+    try:
+        result = fine_tune(
+            dataset,
+            config,
+            output_dir=output,
+            data_info={"name": table.name, "paths": list(args.data), "format": table.format, "mapping": mapping.as_dict()},
+            progress=bar,
+        )
+    finally:
+        bar.close()
+    test = result.metrics["splits"].get("test", {})
+    summary = {
+        "run": str(result.run_dir),
+        "best_epoch": result.metrics["best_epoch"],
+        "validation_accuracy": result.metrics["splits"]["validation"]["accuracy"],
+        "test_accuracy": test.get("accuracy"),
+        "train_samples_per_second": round(result.metrics["train_samples_per_second"] or 0, 1),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from core.models import load_classifier, model_label_names, resolve_device
+    from core.scoring import score_dataset
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".parquet":
+        raise ValueError(f"--output must end in .parquet; got {output}.")
+    if output.exists():
+        raise FileExistsError(f"{output} already exists. Choose a new file name.")
+    run_dir = Path(args.run)
+    run_config = runs.read_json(run_dir, "config.json")
+    table, mapping = load_data(args, require_label=False)
+    for warning in table.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    dataset = data_module.apply_mapping(table, mapping)
+    device = resolve_device(args.device)
+    model, tokenizer = load_classifier(runs.model_dir(run_dir))
+    model.to(device)
+    max_length = args.max_length or run_config["train"].get("max_length", 128)
+    from core.scoring import unknown_labels
+
+    unknown = unknown_labels(dataset, model_label_names(model))
+    if unknown:
+        print(
+            f"warning: labels {', '.join(map(repr, unknown[:5]))} are not classes of this run "
+            f"({', '.join(map(repr, model_label_names(model)))}); correctness is left empty for those rows.",
+            file=sys.stderr,
+        )
+    bar = _TqdmProgress()
+    try:
+        table_out = score_dataset(
+            model, tokenizer, dataset, max_length=max_length, batch_size=args.batch_size, device=device, progress=bar
+        )
+    finally:
+        bar.close()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    runs.write_parquet_atomic(table_out, output)
+    summary = {"output": str(output), "rows": len(table_out)}
+    if "correct" in table_out and table_out["correct"].notna().any():
+        summary["accuracy"] = round(float(table_out["correct"].dropna().astype(float).mean()), 4)
+    print(json.dumps(summary))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not args.verbose:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+    handlers = {"train": _train, "score": _score}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        print("error: interrupted; no run was written.", file=sys.stderr)
+        return EXIT_CANCELLED
+    except (
+        data_module.DataLoadError,
+        ModelLoadError,
+        resources.ResourceNotInstalledError,
+        runs.RunNotFoundError,
+        FileExistsError,
+        FileNotFoundError,
+        ValueError,
+    ) as exc:
+        if args.verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
