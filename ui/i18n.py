@@ -1,0 +1,317 @@
+"""The one translation table for every user-facing string of the dashboard.
+
+Each key maps to an (English, Simplified Chinese) pair. ``t(key, **values)`` formats
+the entry of the current interface language with ``str.format``; an empty Chinese
+entry falls back to English. Dynamic keys (``f"split.{name}"``) must exist for every
+value the page can produce.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("en", "zh")
+DEFAULT_LANGUAGE = "en"
+LANGUAGE_STATE_KEY = "shared.language"
+
+STRINGS: dict[str, tuple[str, str]] = {
+    # App and navigation
+    "app.title": ("Uncertainty Explorer", "不确定性探索器"),
+    "app.tagline": (
+        "Find where a fine-tuned text classifier is unsure, and why.",
+        "找出微调后的文本分类模型在哪里不确定，以及原因。",
+    ),
+    "nav.data": ("Data", "数据"),
+    "nav.train": ("Train", "训练"),
+    "nav.explore": ("Explore", "探索"),
+    "sidebar.model": ("Model", "模型"),
+    "sidebar.model_help": (
+        "'builtin' is all-MiniLM-L6-v2, shipped with the app. Or give a local model folder (with config.json), "
+        "or a Hugging Face hub id where this machine has hub access.",
+        "'builtin' 为随应用提供的 all-MiniLM-L6-v2。也可填写本地模型目录（含 config.json），"
+        "或在可访问 Hugging Face Hub 的机器上填写模型 id。",
+    ),
+    "sidebar.max_length": ("Maximum tokens per text", "每条文本最大 token 数"),
+    "sidebar.max_length_help": (
+        "Longer texts are truncated to this many tokens for training and scoring.",
+        "训练和打分时，超过此长度的文本会被截断。",
+    ),
+    "sidebar.dataset": ("Dataset: {name}", "数据集：{name}"),
+    "sidebar.workspace": ("Workspace: {path}", "工作区：{path}"),
+    # Common
+    "common.class": ("Class", "类别"),
+    "common.rows": ("Rows", "行数"),
+    "common.probability": ("Probability", "概率"),
+    "split.train": ("train", "训练集"),
+    "split.validation": ("validation", "验证集"),
+    "split.test": ("test", "测试集"),
+    "split.unlabelled": ("unlabelled", "无标签"),
+    # Data page
+    "data.title": ("Data", "数据"),
+    "data.intro": (
+        "Pick the built-in demo corpus or upload labelled text, map the columns and check the validation report.",
+        "选择内置示例语料或上传带标签的文本，映射列并查看校验报告。",
+    ),
+    "data.source": ("Source", "来源"),
+    "data.source_demo": ("Demo corpus (38k tweets, 3 sentiments)", "示例语料（3.8 万条推文，3 种情感）"),
+    "data.source_upload": ("Upload files", "上传文件"),
+    "data.upload": ("Data file, or one text file per class", "数据文件，或每个类别一个文本文件"),
+    "data.upload_help": (
+        "CSV, TSV, JSON Lines, Parquet, '<label> <text>' lines, or several one-text-per-line files whose "
+        "names are the labels (for example rt-polarity.pos and rt-polarity.neg).",
+        "支持 CSV、TSV、JSON Lines、Parquet、“<标签> <文本>”格式，或多个每行一条文本的文件（文件名即标签，"
+        "例如 rt-polarity.pos 与 rt-polarity.neg）。",
+    ),
+    "data.upload_prompt": ("Upload a file to continue.", "请上传文件以继续。"),
+    "data.read_options": ("Reading options", "读取选项"),
+    "data.format": ("Format", "格式"),
+    "data.format_auto": ("detect", "自动识别"),
+    "data.format_csv": ("CSV", "CSV"),
+    "data.format_tsv": ("TSV", "TSV"),
+    "data.format_jsonl": ("JSON Lines", "JSON Lines"),
+    "data.format_parquet": ("Parquet", "Parquet"),
+    "data.format_prefixed": ("'<label> <text>' lines", "“<标签> <文本>”行"),
+    "data.format_lines": ("one text per line, label = file name", "每行一条文本，标签取自文件名"),
+    "data.encoding": ("Encoding", "编码"),
+    "data.encoding_help": (
+        "'auto' tries UTF-8 (with or without BOM), then Windows-1252 with a warning. Or a codec name such as cp1252.",
+        "“auto” 依次尝试 UTF-8（含或不含 BOM）和 Windows-1252（并给出警告）；也可填写编码名，如 cp1252。",
+    ),
+    "data.delimiter": ("Delimiter", "分隔符"),
+    "data.delimiter_tab": ("tab", "制表符"),
+    "data.header": ("First row is a header", "首行为表头"),
+    "data.header_auto": ("detect", "自动识别"),
+    "data.header_True": ("yes", "是"),
+    "data.header_False": ("no", "否"),
+    "data.quoting": ("Double quotes", "双引号"),
+    "data.quoting_auto": ("detect (never merge rows)", "自动（绝不合并行）"),
+    "data.quoting_standard": ("standard CSV quoting", "标准 CSV 引号"),
+    "data.quoting_none": ("keep quotes as text", "引号作为普通文本"),
+    "data.read_failed": ("Could not read the file. {error}", "无法读取文件。{error}"),
+    "data.read_summary": (
+        "{name}: {rows:,} rows, {columns} columns, format {format}, encoding {encoding}.",
+        "{name}：{rows:,} 行，{columns} 列，格式 {format}，编码 {encoding}。",
+    ),
+    "data.mapping": ("Column mapping", "列映射"),
+    "data.text_column": ("Text column", "文本列"),
+    "data.label_column": ("Label column", "标签列"),
+    "data.id_column": ("Id column (optional)", "ID 列（可选）"),
+    "data.confidence_column": ("Annotator confidence (optional)", "标注置信度列（可选）"),
+    "data.mapping_failed": ("The column mapping is not valid. {error}", "列映射无效。{error}"),
+    "data.report": ("Validation report", "校验报告"),
+    "data.tokenizer_failed": (
+        "Truncation could not be counted because the model's tokenizer did not load. {error}",
+        "模型分词器未能加载，无法统计截断数量。{error}",
+    ),
+    "data.validating": ("Checking the data…", "正在校验数据……"),
+    "data.preview": ("Preview (first 500 rows)", "预览（前 500 行）"),
+    "data.go_train": ("Continue to training", "前往训练"),
+    "report.rows_read": ("Rows read", "读取行数"),
+    "report.empty_texts": ("Empty texts", "空文本"),
+    "report.missing_labels": ("Missing labels", "缺失标签"),
+    "report.exact_duplicates": ("Exact duplicates", "完全重复"),
+    "report.conflicting": ("Conflicting labels", "标签冲突"),
+    "report.conflicting_help": (
+        "Distinct texts that occur with more than one label ({rows:,} rows in all).",
+        "同一文本带有多个不同标签的情况（共 {rows:,} 行）。",
+    ),
+    "report.truncated": ("Longer than {max_length} tokens", "超过 {max_length} 个 token"),
+    "report.truncated_help": (
+        "Texts that will be truncated for the model in the sidebar. Raise the maximum in the sidebar to keep more.",
+        "按侧边栏所选模型会被截断的文本数。可在侧边栏调大最大长度。",
+    ),
+    "report.token_lengths": (
+        "Token length: median {p50:.0f}, 95th percentile {p95:.0f}.",
+        "token 长度：中位数 {p50:.0f}，95 分位数 {p95:.0f}。",
+    ),
+    "report.confidence_present": (
+        "Annotator confidence present on {present:,} of {rows:,} rows.",
+        "{rows:,} 行中有 {present:,} 行带有标注置信度。",
+    ),
+    "report.no_label": (
+        "No label column is mapped: the data can be scored but not used for training.",
+        "未映射标签列：数据可用于打分，但不能用于训练。",
+    ),
+    "report.class_balance": ("Class balance", "类别分布"),
+    # Train page
+    "train.title": ("Fine-tune", "微调"),
+    "train.dataset": ("Dataset: {name} ({rows:,} rows).", "数据集：{name}（{rows:,} 行）。"),
+    "train.needs_label": (
+        "The chosen data has no label column. Map one on the Data page to train.",
+        "所选数据没有标签列。请在数据页映射标签列后再训练。",
+    ),
+    "train.go_data": ("Go to the Data page", "前往数据页"),
+    "train.model_in_sidebar": (
+        "Model: {model}, maximum {max_length} tokens (change both in the sidebar).",
+        "模型：{model}，最大 {max_length} 个 token（可在侧边栏修改）。",
+    ),
+    "train.epochs": ("Epochs", "训练轮数"),
+    "train.all_rows": ("Use all rows", "使用全部数据"),
+    "train.all_rows_help": (
+        "On a 2-core CPU the full demo corpus takes far longer than the default sample.",
+        "在 2 核 CPU 上，使用完整示例语料比默认抽样慢得多。",
+    ),
+    "train.max_rows": ("Rows to sample", "抽样行数"),
+    "train.max_rows_help": (
+        "A stratified, seeded sample of this many rows is split into train, validation and test. "
+        "The default finishes in about three minutes on a 2-core CPU.",
+        "按类别分层、固定随机种子抽取该数量的行，再划分为训练、验证和测试集。默认值在 2 核 CPU 上约三分钟完成。",
+    ),
+    "train.seed": ("Seed", "随机种子"),
+    "train.advanced": ("Advanced settings", "高级设置"),
+    "train.learning_rate": ("Learning rate", "学习率"),
+    "train.batch_size": ("Batch size", "批大小"),
+    "train.validation_fraction": ("Validation share", "验证集比例"),
+    "train.test_fraction": ("Test share", "测试集比例"),
+    "train.device": ("Device", "设备"),
+    "train.device_help": (
+        "'auto' uses a CUDA GPU with mixed precision when present, then Apple MPS, then the CPU.",
+        "“auto” 优先使用 CUDA GPU（混合精度），其次 Apple MPS，最后 CPU。",
+    ),
+    "train.warmup_ratio": ("Warm-up share of steps", "预热步数比例"),
+    "train.keep_duplicates": ("Keep duplicate rows", "保留重复行"),
+    "train.start": ("Start fine-tuning", "开始微调"),
+    "train.preparing": ("Preparing data and model…", "正在准备数据和模型……"),
+    "train.phase_prepare": ("Loading the model…", "正在加载模型……"),
+    "train.phase_save": ("Saving the run…", "正在保存运行结果……"),
+    "train.progress": (
+        "Step {step}/{total} · epoch {epoch} · loss {loss:.4f} · about {eta} s left",
+        "第 {step}/{total} 步 · 第 {epoch} 轮 · 损失 {loss:.4f} · 约剩 {eta} 秒",
+    ),
+    "train.epoch_done": (
+        "Epoch {epoch} finished: validation accuracy {accuracy:.3f}.",
+        "第 {epoch} 轮完成：验证集准确率 {accuracy:.3f}。",
+    ),
+    "train.scoring": ("Scoring every row with the best checkpoint…", "正在用最佳检查点为所有样本打分……"),
+    "train.finished": ("Finished.", "已完成。"),
+    "train.result": (
+        "Run {run} saved: test accuracy {accuracy:.3f}, {seconds:.0f} s in all.",
+        "运行 {run} 已保存：测试集准确率 {accuracy:.3f}，总耗时 {seconds:.0f} 秒。",
+    ),
+    "train.failed": ("Fine-tuning failed. {error}", "微调失败。{error}"),
+    "train.cancelled": ("Fine-tuning was stopped; no run was saved.", "微调已停止，未保存运行结果。"),
+    "train.loss": ("Loss", "损失"),
+    "train.loss_curve": ("Training loss (mean of the last 20 steps)", "训练损失（最近 20 步均值）"),
+    "train.step": ("Step", "步数"),
+    "train.open_explore": ("Open this run in Explore", "在探索页打开此运行"),
+    "train.runs": ("Finished runs", "已完成的运行"),
+    "train.no_runs": ("No finished runs in this workspace yet.", "此工作区中还没有已完成的运行。"),
+    "train.open_run": ("Run", "运行"),
+    "train.open_in_explore": ("Open in Explore", "在探索页打开"),
+    "runs.id": ("Run", "运行"),
+    "runs.created": ("Created (UTC)", "创建时间（UTC）"),
+    "runs.model": ("Model", "模型"),
+    "runs.data": ("Data", "数据"),
+    "runs.classes": ("Classes", "类别数"),
+    "runs.train_rows": ("Train rows", "训练行数"),
+    "runs.test_accuracy": ("Test accuracy", "测试集准确率"),
+    # Explore page
+    "explore.title": ("Explore uncertainty", "探索不确定性"),
+    "explore.no_runs": (
+        "No finished runs yet. Fine-tune a model on the Train page first.",
+        "还没有已完成的运行。请先在训练页微调模型。",
+    ),
+    "explore.go_train": ("Go to the Train page", "前往训练页"),
+    "explore.run": ("Run", "运行"),
+    "explore.run_option": ("{run} · {data}", "{run} · {data}"),
+    "explore.run_missing": (
+        "Run {run} was not found in this workspace; showing the newest run instead.",
+        "在此工作区中未找到运行 {run}，改为显示最新的运行。",
+    ),
+    "explore.test_accuracy": ("Test accuracy", "测试集准确率"),
+    "explore.macro_f1": ("Macro F1", "宏平均 F1"),
+    "explore.nll": ("NLL", "负对数似然"),
+    "explore.ece": ("ECE (15 bins)", "ECE（15 个分箱）"),
+    "explore.best_epoch": ("Best epoch", "最佳轮次"),
+    "explore.per_class": ("Per-class report", "各类别报告"),
+    "explore.precision": ("Precision", "精确率"),
+    "explore.recall": ("Recall", "召回率"),
+    "explore.f1": ("F1", "F1"),
+    "explore.support": ("Support", "样本数"),
+    "explore.samples": ("Samples", "样本"),
+    "explore.split": ("Split", "数据划分"),
+    "explore.label": ("Label", "标签"),
+    "explore.predicted": ("Predicted", "预测"),
+    "explore.correctness": ("Prediction", "预测结果"),
+    "explore.correct_all": ("all", "全部"),
+    "explore.correct_correct": ("correct", "正确"),
+    "explore.correct_incorrect": ("incorrect", "错误"),
+    "explore.correct_unlabelled": ("no label", "无标签"),
+    "explore.search": ("Text contains", "文本包含"),
+    "explore.search_help": ("Case-insensitive substring search in the text.", "在文本中进行不区分大小写的子串搜索。"),
+    "explore.entropy_range": ("Normalised entropy", "归一化熵"),
+    "explore.entropy_help": (
+        "Entropy divided by log K: 0 is certain, 1 is uniform over the K classes.",
+        "熵除以 log K：0 表示完全确定，1 表示在 K 个类别上均匀分布。",
+    ),
+    "explore.annotator_range": ("Annotator confidence", "标注置信度"),
+    "explore.annotator_help": (
+        "Rows without annotator confidence are hidden while this range is narrowed.",
+        "收窄此范围时，没有标注置信度的行会被隐藏。",
+    ),
+    "explore.sort_by": ("Most uncertain first, by", "按以下指标从最不确定开始排序"),
+    "explore.showing": ("Showing {shown:,} of {total:,} samples.", "显示 {total:,} 个样本中的 {shown:,} 个。"),
+    "explore.no_match": ("No samples match these filters.", "没有符合筛选条件的样本。"),
+    "explore.sample": ("Selected sample", "所选样本"),
+    "explore.select_hint": (
+        "Select a row in the table to see its class probabilities.",
+        "在表格中选中一行即可查看其各类别概率。",
+    ),
+    "explore.field": ("Field", "字段"),
+    "explore.value": ("Value", "值"),
+    "explore.truncated": ("Truncated", "是否截断"),
+    "explore.truncated_yes": ("yes, to {tokens} tokens", "是，截断为 {tokens} 个 token"),
+    "explore.probabilities": ("Class probabilities", "各类别概率"),
+    "explore.plots": ("Distribution and calibration of the filtered samples", "筛选后样本的分布与校准"),
+    "explore.histogram": ("Predictive entropy by outcome", "按预测结果划分的预测熵"),
+    "explore.outcome": ("Outcome", "结果"),
+    "explore.outcome_correct": ("correct", "正确"),
+    "explore.outcome_incorrect": ("incorrect", "错误"),
+    "explore.outcome_unlabelled": ("no label", "无标签"),
+    "explore.no_labels_for_reliability": (
+        "The reliability diagram needs labelled samples among the filtered rows.",
+        "可靠性图需要筛选结果中包含带标签的样本。",
+    ),
+    "explore.accuracy": ("Accuracy", "准确率"),
+    "explore.perfect_calibration": ("Perfect calibration", "完美校准"),
+    "explore.reliability": ("Reliability diagram ({bins} equal-width bins)", "可靠性图（{bins} 个等宽分箱）"),
+    "explore.reliability_hover": (
+        "confidence %{x:.2f}<br>accuracy %{y:.3f}<br>%{customdata} samples",
+        "置信度 %{x:.2f}<br>准确率 %{y:.3f}<br>%{customdata} 个样本",
+    ),
+    "explore.mean_confidence": ("Confidence (top-class probability)", "置信度（最高类别概率）"),
+    # Table columns
+    "column.id": ("Id", "ID"),
+    "column.text": ("Text", "文本"),
+    "column.label": ("Label", "标签"),
+    "column.predicted": ("Predicted", "预测"),
+    "column.entropy": ("Entropy (nats)", "熵（nats）"),
+    "column.entropy_normalized": ("Entropy / log K", "熵 / log K"),
+    "column.confidence": ("Confidence", "置信度"),
+    "column.margin": ("Margin", "概率差"),
+    "column.correct": ("Correct", "是否正确"),
+    "column.split": ("Split", "数据划分"),
+    "column.annotator_confidence": ("Annotator confidence", "标注置信度"),
+}
+
+
+def current_language() -> str:
+    """Return the interface language stored in the session, English by default."""
+    try:
+        import streamlit as st
+
+        language = st.session_state.get(LANGUAGE_STATE_KEY, DEFAULT_LANGUAGE)
+    except Exception:  # outside a Streamlit session (tests, scripts)
+        language = DEFAULT_LANGUAGE
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def t(key: str, language: str | None = None, **values) -> str:
+    """Return the translated string for ``key`` with ``values`` filled in.
+
+    Raises:
+        KeyError: ``key`` is not in :data:`STRINGS`, so a missing entry fails loudly
+            in tests instead of showing a raw key to users.
+    """
+    entry = STRINGS[key]
+    language = language or current_language()
+    text = entry[LANGUAGES.index(language)] or entry[0]
+    return text.format(**values) if values else text
