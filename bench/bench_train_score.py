@@ -275,7 +275,7 @@ def train_with_trainer(prepared: pd.DataFrame, config: TrainConfig, output_dir: 
         processing_class=tokenizer,
         compute_metrics=accuracy_of,
     )
-    logger.info("Trainer: optimizer %s, %d train rows", arguments.optim, len(train_rows))
+    logger.info("Trainer: optimizer %s, %d train rows", getattr(arguments.optim, "value", arguments.optim), len(train_rows))
 
     started = time.perf_counter()
     train_output = trainer.train()
@@ -296,7 +296,7 @@ def train_with_trainer(prepared: pd.DataFrame, config: TrainConfig, output_dir: 
         extra={
             "validation_accuracy": validation["eval_accuracy"],
             "trainer_train_samples_per_second": train_output.metrics.get("train_samples_per_second"),
-            "optimizer": str(arguments.optim),
+            "optimizer": getattr(arguments.optim, "value", str(arguments.optim)),
         },
     )
     return result, padding

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core import data as data_module
 from core import resources, runs
+from core.jobs import JobError
 from core.models import DEVICE_CHOICES, ModelLoadError
 from core.progress import Progress
 from core.workspace import resolve_workspace
@@ -79,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="Device (default: auto = cuda, mps, cpu).")
     train.add_argument("--keep-duplicates", action="store_true", help="Keep repeated (text, label) rows.")
     train.add_argument("--trust-remote-code", action="store_true", help="Allow model code from the checkpoint to run.")
+    train.add_argument(
+        "--background",
+        action="store_true",
+        help="Run as a background job in its own process and return at once; watch it with `jobs show ID`.",
+    )
 
     score = commands.add_parser("score", help="Score a data file with a finished run.")
     score.add_argument("--run", required=True, help="Run folder written by `train`.")
@@ -87,6 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--batch-size", type=int, default=128, help="Inference batch size (default: 128).")
     score.add_argument("--max-length", type=int, help="Maximum tokens per text (default: the run's setting).")
     score.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="Device (default: auto).")
+
+    jobs_parser = commands.add_parser("jobs", help="List, show, cancel and resume background jobs.")
+    job_commands = jobs_parser.add_subparsers(dest="jobs_command", required=True)
+    listing = job_commands.add_parser("list", help="List jobs, newest first.")
+    listing.add_argument("--limit", type=int, default=50, help="How many jobs to list (default: 50).")
+    show = job_commands.add_parser("show", help="Show a job's state, progress, error and log tail.")
+    show.add_argument("job_id")
+    show.add_argument("--follow", action="store_true", help="Keep printing progress until the job ends.")
+    show.add_argument("--log-lines", type=int, default=20, help="Log lines to print (default: 20).")
+    cancel = job_commands.add_parser("cancel", help="Cancel a queued job, or stop a running one at its next step.")
+    cancel.add_argument("job_id")
+    resume = job_commands.add_parser("resume", help="Resume a cancelled, interrupted or failed job from its checkpoint.")
+    resume.add_argument("job_id")
+    work = job_commands.add_parser("work", help=argparse.SUPPRESS)
+    work.add_argument("job_id")
     return parser
 
 
@@ -183,13 +204,22 @@ def _train(args: argparse.Namespace) -> int:
     for warning in table.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     dataset = data_module.apply_mapping(table, mapping)
+    data_info = {"name": table.name, "paths": list(args.data), "format": table.format, "mapping": mapping.as_dict()}
+    if args.background:
+        from core.job_handlers import submit_training
+
+        job = submit_training(
+            resolve_workspace(args.workspace), dataset, config, data_info=data_info, output_dir=output
+        )
+        print(json.dumps({"job": job.id, "state": job.state, "run": job.config["output_dir"]}))
+        return 0
     bar = _TqdmProgress()
     try:
         result = fine_tune(
             dataset,
             config,
             output_dir=output,
-            data_info={"name": table.name, "paths": list(args.data), "format": table.format, "mapping": mapping.as_dict()},
+            data_info=data_info,
             progress=bar,
         )
     finally:
@@ -250,6 +280,84 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_job(job, registry, *, log_lines: int) -> str:
+    from core.jobs import format_time
+
+    lines = [
+        f"job       {job.id} ({job.kind})",
+        f"state     {job.state}" + (f" - {job.state_reason}" if job.state_reason else ""),
+        f"device    requested {job.requested_device}, ran on {job.resource or '-'}",
+        f"created   {format_time(job.created_at)}",
+        f"started   {format_time(job.started_at)}",
+        f"ended     {format_time(job.ended_at)}",
+        f"attempts  {job.attempts}",
+    ]
+    progress = job.progress
+    if progress:
+        eta = progress.get("eta_seconds")
+        lines.append(
+            f"progress  {progress.get('phase')} step {progress.get('step')}/{progress.get('total_steps')}"
+            f" epoch {progress.get('epoch')}"
+            + (f" loss {progress['loss']:.4f}" if progress.get("loss") is not None else "")
+            + (f" eta {eta:.0f} s" if eta is not None else "")
+        )
+    if job.result:
+        lines.append(f"result    {json.dumps(job.result)}")
+    if job.error:
+        lines.append(f"error     {job.error}")
+    if job.traceback:
+        lines.append(job.traceback.rstrip())
+    tail = registry.log_tail(job.id, log_lines)
+    if tail:
+        lines.append("log:")
+        lines.extend(f"  {line}" for line in tail)
+    return "\n".join(lines)
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    import time
+
+    from core import jobs
+
+    workspace = resolve_workspace(args.workspace)
+    if args.jobs_command == "work":
+        return jobs.run_worker(workspace, args.job_id)
+    registry = jobs.JobRegistry(workspace)
+    if args.jobs_command == "list":
+        listed = registry.list(limit=args.limit)
+        if not listed:
+            print(f"No jobs in {registry.path}.")
+        for job in listed:
+            progress = job.progress
+            where = f"{progress.get('step', 0)}/{progress.get('total_steps', 0)}" if progress else "-"
+            print(f"{job.id}  {job.kind:<6} {job.state:<12} {where:>11}  {jobs.format_time(job.created_at)}")
+        return 0
+    if args.jobs_command == "show":
+        job = registry.get(args.job_id)
+        if not args.follow:
+            print(_describe_job(job, registry, log_lines=args.log_lines))
+            return 0
+        while not job.is_final:
+            progress = job.progress
+            print(
+                f"{job.state} {progress.get('phase', '')} step {progress.get('step', 0)}/{progress.get('total_steps', 0)}",
+                file=sys.stderr,
+            )
+            time.sleep(2.0)
+            job = registry.get(args.job_id)
+        print(_describe_job(job, registry, log_lines=args.log_lines))
+        return 0 if job.state == "succeeded" else 1
+    if args.jobs_command == "cancel":
+        job = registry.request_cancel(args.job_id)
+        print(json.dumps({"job": job.id, "state": job.state, "cancel_requested": job.cancel_requested}))
+        return 0
+    if args.jobs_command == "resume":
+        job = jobs.resume(workspace, args.job_id)
+        print(json.dumps({"job": job.id, "state": job.state}))
+        return 0
+    raise ValueError(f"Unknown jobs command {args.jobs_command!r}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -260,13 +368,14 @@ def main(argv: list[str] | None = None) -> int:
         import transformers
 
         transformers.logging.set_verbosity_error()
-    handlers = {"train": _train, "score": _score}
+    handlers = {"train": _train, "score": _score, "jobs": _jobs}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
         print("error: interrupted; no run was written.", file=sys.stderr)
         return EXIT_CANCELLED
     except (
+        JobError,
         data_module.DataLoadError,
         ModelLoadError,
         resources.ResourceNotInstalledError,

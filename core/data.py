@@ -627,7 +627,8 @@ def guess_mapping(table: RawTable) -> ColumnMapping:
 
 
 def _normalise_label(value: object) -> str | None:
-    if value is None:
+    # pd.NA marks missing values in pandas nullable columns (Int64, string), as Parquet restores them.
+    if value is None or value is pd.NA:
         return None
     if isinstance(value, float):
         if math.isnan(value):
@@ -675,7 +676,10 @@ def apply_mapping(table: RawTable, mapping: ColumnMapping) -> pd.DataFrame:
     else:
         out[ID_COLUMN] = out[ROW_COLUMN].astype(str)
     texts = frame[mapping.text]
-    out[TEXT_COLUMN] = [("" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)) for value in texts]
+    out[TEXT_COLUMN] = [
+        ("" if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else str(value))
+        for value in texts
+    ]
     if mapping.label is not None:
         out[LABEL_COLUMN] = pd.Series([_normalise_label(value) for value in frame[mapping.label]], dtype=object)
     else:

@@ -23,7 +23,7 @@ import transformers
 from transformers import get_linear_schedule_with_warmup
 
 from core import data as data_module
-from core import runs
+from core import checkpoint, runs
 from core.batching import EncodedTexts, collate, encode_texts, length_grouped_batches
 from core.metrics import classification_metrics
 from core.models import (
@@ -182,6 +182,9 @@ def fine_tune(
     data_info: dict | None = None,
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every_seconds: float = 120.0,
+    resume: bool = False,
 ) -> TrainResult:
     """Fine-tune ``config.model`` on a mapped dataset and write the run to ``output_dir``.
 
@@ -192,7 +195,13 @@ def fine_tune(
             leaves a half-written run under this name.
         data_info: Where the data came from (file, mapping), stored in the run config.
         progress: Called with a :class:`Progress` after each step and phase.
-        should_stop: Polled between steps; returning true raises :class:`TrainingCancelled`.
+        should_stop: Polled between steps; returning true writes a checkpoint (when
+            ``checkpoint_dir`` is set) and raises :class:`TrainingCancelled`.
+        checkpoint_dir: Where to keep a resumable checkpoint: written every
+            ``checkpoint_every_seconds``, after each epoch but the last, and on cancel.
+        resume: Continue from the latest checkpoint in ``checkpoint_dir`` with the same
+            weights, optimizer, scheduler, random state and batch order. Without a
+            checkpoint there, training starts from the beginning.
 
     Returns:
         The run folder and its metrics (history, best epoch, validation and test metrics).
@@ -203,6 +212,8 @@ def fine_tune(
     emit = progress or (lambda event: None)
     started = time.perf_counter()
 
+    if checkpoint_every_seconds <= 0:
+        raise ValueError(f"checkpoint_every_seconds must be above 0; got {checkpoint_every_seconds}.")
     transformers.set_seed(config.seed)
     device = resolve_device(config.device)
     prepared = prepare_training_data(dataset, config)
@@ -236,23 +247,58 @@ def fine_tune(
         len(class_names), config.batch_size, config.epochs, total_steps, max_length,
     )
 
-    history: list[dict] = []
-    best_score: float | None = None
-    best_epoch = 0
+    loop = {
+        "epoch": 1,  # epoch in progress, 1-based
+        "step_in_epoch": 0,  # optimizer steps already taken in that epoch
+        "global_step": 0,
+        "history": [],
+        "best_score": None,
+        "best_epoch": 0,
+        "recent_losses": [],
+        "epoch_loss_sum": 0.0,
+        "epoch_samples": 0,
+        "train_seconds": 0.0,  # accumulated over resumed segments
+        "best_unchanged_since_last": False,
+    }
     best_state: dict[str, torch.Tensor] | None = None
-    recent_losses: list[float] = []
-    global_step = 0
-    train_started = time.perf_counter()
+    if checkpoint_dir is not None and resume:
+        found = checkpoint.latest_checkpoint(Path(checkpoint_dir))
+        if found is not None:
+            saved, best_state = checkpoint.load_checkpoint(
+                found, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler
+            )
+            loop.update({key: saved[key] for key in loop if key in saved})
+            logger.info("Resumed from %s at epoch %d, step %d", found, loop["epoch"], loop["global_step"])
+            emit(Progress(phase="prepare", message=f"Resumed from step {loop['global_step']} of {total_steps}"))
 
-    for epoch in range(1, config.epochs + 1):
+    def save(reason: str) -> None:
+        if checkpoint_dir is None:
+            return
+        emit(Progress(phase="train", step=loop["global_step"], total_steps=total_steps, epoch=loop["epoch"],
+                      message=f"Writing checkpoint ({reason}) at step {loop['global_step']}"))
+        checkpoint.save_checkpoint(
+            Path(checkpoint_dir), model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+            best_state=best_state, state=loop,
+        )
+        loop["best_unchanged_since_last"] = True
+
+    segment_started = time.perf_counter()
+    segment_base_seconds = loop["train_seconds"]
+    segment_base_step = loop["global_step"]
+    last_checkpoint = time.monotonic()
+
+    while loop["epoch"] <= config.epochs:
+        epoch = loop["epoch"]
         model.train()
+        # The order depends on (seed, epoch) only, so a resumed run skips exactly the batches it already took.
         batches = length_grouped_batches(
             train_encoded.lengths, config.batch_size, rng=np.random.default_rng([config.seed, epoch])
         )
-        epoch_loss_sum, epoch_samples = 0.0, 0
-        for batch_indices in batches:
+        for batch_indices in batches[loop["step_in_epoch"] :]:
             if should_stop is not None and should_stop():
-                raise TrainingCancelled(f"Stopped by request at step {global_step} of {total_steps}.")
+                loop["train_seconds"] = segment_base_seconds + time.perf_counter() - segment_started
+                save("cancel")
+                raise TrainingCancelled(f"Stopped by request at step {loop['global_step']} of {total_steps}.")
             inputs = collate(train_encoded, batch_indices, device)
             targets = train_labels[batch_indices].to(device)
             with autocast_context(device, dtype):
@@ -260,7 +306,7 @@ def fine_tune(
             loss = torch.nn.functional.cross_entropy(logits.float(), targets)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"Training loss became {loss.item()} at step {global_step + 1}; lower learning_rate "
+                    f"Training loss became {loss.item()} at step {loop['global_step'] + 1}; lower learning_rate "
                     f"(now {config.learning_rate}) or turn off mixed precision."
                 )
             scaler.scale(loss).backward()
@@ -271,43 +317,51 @@ def fine_tune(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
 
-            global_step += 1
             loss_value = float(loss.detach())
-            epoch_loss_sum += loss_value * len(batch_indices)
-            epoch_samples += len(batch_indices)
-            recent_losses = (recent_losses + [loss_value])[-_LOSS_WINDOW:]
-            elapsed = time.perf_counter() - train_started
+            loop["global_step"] += 1
+            loop["step_in_epoch"] += 1
+            loop["epoch_loss_sum"] += loss_value * len(batch_indices)
+            loop["epoch_samples"] += len(batch_indices)
+            loop["recent_losses"] = (loop["recent_losses"] + [loss_value])[-_LOSS_WINDOW:]
+            segment_elapsed = time.perf_counter() - segment_started
+            segment_steps = loop["global_step"] - segment_base_step
             emit(
                 Progress(
                     phase="train",
-                    step=global_step,
+                    step=loop["global_step"],
                     total_steps=total_steps,
                     epoch=epoch,
-                    samples=epoch_samples,
-                    loss=float(np.mean(recent_losses)),
-                    elapsed_seconds=elapsed,
-                    eta_seconds=elapsed / global_step * (total_steps - global_step),
+                    samples=loop["epoch_samples"],
+                    loss=float(np.mean(loop["recent_losses"])),
+                    elapsed_seconds=segment_base_seconds + segment_elapsed,
+                    eta_seconds=segment_elapsed / segment_steps * (total_steps - loop["global_step"]),
                 )
             )
+            if checkpoint_dir is not None and time.monotonic() - last_checkpoint >= checkpoint_every_seconds:
+                loop["train_seconds"] = segment_base_seconds + time.perf_counter() - segment_started
+                save("periodic")
+                last_checkpoint = time.monotonic()
 
-        emit(Progress(phase="evaluate", step=global_step, total_steps=total_steps, epoch=epoch))
+        emit(Progress(phase="evaluate", step=loop["global_step"], total_steps=total_steps, epoch=epoch))
         validation_metrics, _ = _evaluate(
             model, validation_encoded, label_ids[index_of["validation"]], class_names, config, device
         )
         score = validation_metrics[config.selection_metric]
-        improved = _is_better(config.selection_metric, score, best_score)
+        improved = _is_better(config.selection_metric, score, loop["best_score"])
         if improved:
-            best_score, best_epoch = score, epoch
+            loop["best_score"], loop["best_epoch"] = score, epoch
             best_state = {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+            loop["best_unchanged_since_last"] = False
+        elapsed_total = segment_base_seconds + time.perf_counter() - segment_started
         record = {
             "epoch": epoch,
-            "step": global_step,
-            "train_loss": epoch_loss_sum / max(epoch_samples, 1),
+            "step": loop["global_step"],
+            "train_loss": loop["epoch_loss_sum"] / max(loop["epoch_samples"], 1),
             "validation": {k: v for k, v in validation_metrics.items() if k != "per_class"},
             "best": improved,
-            "elapsed_seconds": time.perf_counter() - train_started,
+            "elapsed_seconds": elapsed_total,
         }
-        history.append(record)
+        loop["history"].append(record)
         logger.info(
             "Epoch %d/%d: train loss %.4f, validation accuracy %.4f, macro F1 %.4f",
             epoch, config.epochs, record["train_loss"], validation_metrics["accuracy"], validation_metrics["macro_f1"],
@@ -315,17 +369,23 @@ def fine_tune(
         emit(
             Progress(
                 phase="evaluate",
-                step=global_step,
+                step=loop["global_step"],
                 total_steps=total_steps,
                 epoch=epoch,
                 loss=record["train_loss"],
                 metrics=record["validation"],
-                elapsed_seconds=record["elapsed_seconds"],
+                elapsed_seconds=elapsed_total,
                 message=f"Epoch {epoch}: validation accuracy {validation_metrics['accuracy']:.4f}",
             )
         )
+        loop.update(epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0, epoch_samples=0, train_seconds=elapsed_total)
+        if epoch < config.epochs:
+            save("epoch end")
+            last_checkpoint = time.monotonic()
 
-    train_seconds = time.perf_counter() - train_started
+    train_seconds = loop["train_seconds"]
+    history = loop["history"]
+    best_epoch = loop["best_epoch"]
     if best_state is not None:
         model.load_state_dict(best_state)
 

@@ -86,7 +86,7 @@ with st.expander(t("explore.per_class")):
 
 # ---------------------------------------------------------------- filters
 st.subheader(t("explore.samples"))
-filters = st.columns([2, 2, 2, 2, 3])
+filters = st.columns([3, 2, 2, 2, 3])
 splits_present = [name for name in (*data_module.SPLIT_NAMES, data_module.UNLABELLED_SPLIT) if name in set(predictions["split"])]
 default_splits = [name for name in splits_present if name != "train"] or splits_present
 chosen_splits = filters[0].multiselect(
@@ -221,6 +221,7 @@ st.subheader(t("explore.plots"))
 plot_left, plot_right = st.columns(2)
 labelled = view[view[uncertainty.CORRECT_COLUMN].notna()]
 with plot_left:
+    st.markdown(f"**{t('explore.histogram')}**")
     histogram_data = pd.DataFrame(
         {
             "entropy": view[uncertainty.ENTROPY_COLUMN],
@@ -238,12 +239,17 @@ with plot_left:
         nbins=40,
         barmode="overlay",
         opacity=0.7,
-        title=t("explore.histogram"),
+        color_discrete_map={
+            t("explore.outcome_correct"): "#2e7d32",
+            t("explore.outcome_incorrect"): "#c62828",
+            t("explore.outcome_unlabelled"): "#9e9e9e",
+        },
         labels={"entropy": t("column.entropy"), "outcome": t("explore.outcome")},
     )
-    figure.update_layout(height=340, margin=dict(t=40, b=10, l=10, r=10), yaxis_title=t("common.rows"))
+    figure.update_layout(height=340, margin=dict(t=10, b=10, l=10, r=10), yaxis_title=t("common.rows"))
     st.plotly_chart(figure, width="stretch")
 with plot_right:
+    st.markdown(f"**{t('explore.reliability', bins=RELIABILITY_BINS)}**")
     if labelled.empty:
         st.info(t("explore.no_labels_for_reliability"))
     else:
@@ -268,12 +274,12 @@ with plot_right:
             go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash"), name=t("explore.perfect_calibration"))
         )
         figure.update_layout(
-            title=t("explore.reliability", bins=RELIABILITY_BINS),
             xaxis_title=t("explore.mean_confidence"),
             yaxis_title=t("explore.accuracy"),
             xaxis_range=[0, 1],
             yaxis_range=[0, 1],
             height=340,
-            margin=dict(t=40, b=10, l=10, r=10),
+            margin=dict(t=10, b=10, l=10, r=10),
+            legend=dict(orientation="h", yanchor="bottom", y=1.02),
         )
         st.plotly_chart(figure, width="stretch")

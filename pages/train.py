@@ -1,23 +1,21 @@
-"""Train page: fine-tuning settings, a progress bar with a live loss curve, and the runs on disk."""
+"""Train page: fine-tuning settings, the live view of the submitted job, and the runs on disk."""
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from core import runs
-from core.models import DEVICE_CHOICES, ModelLoadError
-from core.progress import Progress
-from core.training import TrainConfig, TrainingCancelled, fine_tune
+from core.job_handlers import submit_training
+from core.jobs import JobError
+from core.models import DEVICE_CHOICES
+from core.training import TrainConfig
 from ui import state
 from ui.i18n import t
+from ui.jobs_view import JOB_QUERY_KEY, job_panel
 
 DEFAULT_MAX_ROWS = 4000
 DEFAULT_EPOCHS = 2
-_REDRAW_SECONDS = 1.0
 
 st.header(t("train.title"))
 chosen = state.chosen_data()
@@ -59,18 +57,6 @@ with st.form("train.settings"):
     submitted = st.form_submit_button(t("train.start"), type="primary")
 
 
-def _loss_figure(steps: list[int], losses: list[float]) -> go.Figure:
-    figure = go.Figure(go.Scatter(x=steps, y=losses, mode="lines", name=t("train.loss")))
-    figure.update_layout(
-        title=t("train.loss_curve"),
-        xaxis_title=t("train.step"),
-        yaxis_title=t("train.loss"),
-        height=280,
-        margin=dict(t=40, b=10, l=10, r=10),
-    )
-    return figure
-
-
 if submitted:
     config = TrainConfig(
         model=state.model_source(),
@@ -86,63 +72,22 @@ if submitted:
         device=device,
         drop_duplicates=not keep_duplicates,
     )
-    output_dir = state.runs_root() / runs.new_run_id(config.model)
-    bar = st.progress(0.0, text=t("train.preparing"))
-    status = st.empty()
-    chart = st.empty()
-    steps: list[int] = []
-    losses: list[float] = []
-    last_draw = [0.0]
-
-    def on_progress(event: Progress) -> None:
-        if event.phase == "train" and event.loss is not None:
-            steps.append(event.step)
-            losses.append(event.loss)
-        now = time.monotonic()
-        if event.phase == "train" and now - last_draw[0] < _REDRAW_SECONDS and event.step != event.total_steps:
-            return
-        last_draw[0] = now
-        if event.phase == "train":
-            bar.progress(
-                event.fraction,
-                text=t(
-                    "train.progress",
-                    step=event.step,
-                    total=event.total_steps,
-                    epoch=event.epoch,
-                    loss=event.loss or 0.0,
-                    eta=int(event.eta_seconds or 0),
-                ),
-            )
-            chart.plotly_chart(_loss_figure(steps, losses), width="stretch")
-        elif event.phase == "evaluate" and event.metrics:
-            status.info(t("train.epoch_done", epoch=event.epoch, accuracy=event.metrics.get("accuracy", 0.0)))
-        elif event.phase == "score":
-            bar.progress(event.fraction, text=t("train.scoring"))
-        elif event.phase in ("prepare", "save"):
-            bar.progress(1.0 if event.phase == "save" else 0.0, text=t(f"train.phase_{event.phase}"))
-
     try:
-        result = fine_tune(
-            chosen.dataset, config, output_dir=output_dir, data_info=chosen.info(), progress=on_progress
-        )
-    except (ValueError, ModelLoadError, FileExistsError) as exc:
+        job = submit_training(state.workspace_path(), chosen.dataset, config, data_info=chosen.info())
+    except (ValueError, FileExistsError, OSError) as exc:
         st.error(t("train.failed", error=str(exc)))
-    except TrainingCancelled:
-        st.warning(t("train.cancelled"))
     else:
-        bar.progress(1.0, text=t("train.finished"))
-        test = result.metrics["splits"].get("test", {})
-        st.success(
-            t(
-                "train.result",
-                run=result.run_dir.name,
-                accuracy=test.get("accuracy", float("nan")),
-                seconds=result.metrics["total_seconds"],
-            )
-        )
-        st.session_state["explore.run"] = result.run_dir.name
-        st.page_link("pages/explore.py", label=t("train.open_explore"), icon=":material/query_stats:")
+        st.query_params[JOB_QUERY_KEY] = job.id
+
+job_id = st.query_params.get(JOB_QUERY_KEY)
+if job_id:
+    st.subheader(t("train.current_job"))
+    try:
+        job_panel(job_id)
+    except JobError:
+        st.warning(t("jobs.not_found", job=job_id))
+        del st.query_params[JOB_QUERY_KEY]
+    st.caption(t("train.job_hint"))
 
 # ---------------------------------------------------------------- runs on disk
 st.subheader(t("train.runs"))

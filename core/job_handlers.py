@@ -1,0 +1,94 @@
+"""Job kinds: what a worker process runs for each kind, and how each kind is submitted."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from core import jobs, runs
+from core.training import TrainConfig, fine_tune
+
+logger = logging.getLogger(__name__)
+
+DATASET_FILE = "dataset.parquet"
+
+
+def submit_training(
+    workspace: str | Path,
+    dataset: pd.DataFrame,
+    config: TrainConfig,
+    *,
+    data_info: dict | None = None,
+    output_dir: str | Path | None = None,
+    checkpoint_every_seconds: float = 120.0,
+) -> jobs.Job:
+    """Store the mapped dataset with the job and submit a background fine-tuning job.
+
+    The dataset is written next to the job before the job is recorded, so a worker
+    (or a resume after a crash) always finds exactly the rows that were submitted.
+
+    Raises:
+        ValueError: invalid settings, or ``output_dir`` already holds files.
+    """
+    config.validate()
+    if checkpoint_every_seconds <= 0:
+        raise ValueError(f"checkpoint_every_seconds must be above 0; got {checkpoint_every_seconds}.")
+    workspace = Path(workspace)
+    registry = jobs.JobRegistry(workspace)
+    job_id = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-train-{secrets.token_hex(3)}"
+    if output_dir is None:
+        output_dir = runs.runs_root(workspace) / runs.new_run_id(config.model)
+    output_dir = Path(output_dir).resolve()
+    runs.check_new_run_dir(output_dir)
+    job_dir = registry.job_dir(job_id)
+    job_dir.mkdir(parents=True)
+    runs.write_parquet_atomic(dataset, job_dir / DATASET_FILE)
+    payload = {
+        "train": asdict(config),
+        "data_info": data_info or {},
+        "output_dir": str(output_dir),
+        "rows": int(len(dataset)),
+        "checkpoint_every_seconds": float(checkpoint_every_seconds),
+    }
+    registry.create("train", payload, requested_device=config.device, job_id=job_id)
+    registry.reconcile()
+    return registry.get(job_id, reconcile=False)
+
+
+def run_train_job(context: jobs.JobContext) -> dict:
+    """Worker body of a ``train`` job: fine-tune with checkpoints, resuming when one exists."""
+    payload = context.job.config
+    config = TrainConfig.from_dict(payload["train"])
+    dataset = pd.read_parquet(context.job_dir / DATASET_FILE)
+    logger.info(
+        "Worker %d running job %s (attempt %d) on %s",
+        os.getpid(), context.job.id, context.job.attempts, context.job.resource,
+    )
+    result = fine_tune(
+        dataset,
+        config,
+        output_dir=payload["output_dir"],
+        data_info=payload.get("data_info", {}),
+        progress=context.progress,
+        should_stop=context.should_stop,
+        checkpoint_dir=context.checkpoint_dir,
+        checkpoint_every_seconds=payload.get("checkpoint_every_seconds", 120.0),
+        resume=True,
+    )
+    # The run folder now holds the final model; the resumable checkpoint is no longer needed.
+    shutil.rmtree(context.checkpoint_dir, ignore_errors=True)
+    test = result.metrics["splits"].get("test", {})
+    return {
+        "run_dir": str(result.run_dir),
+        "test_accuracy": test.get("accuracy"),
+        "validation_accuracy": result.metrics["splits"]["validation"]["accuracy"],
+        "best_epoch": result.metrics["best_epoch"],
+        "train_seconds": result.metrics["train_seconds"],
+    }

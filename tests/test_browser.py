@@ -1,0 +1,189 @@
+"""End to end in a real browser: `streamlit run app.py` on 127.0.0.1, driven by headless Chromium.
+
+Needs Debian's ``chromium`` and ``chromium-driver``. Without them the tests are skipped
+with that reason, unless ``UNCERTAINTY_EXPLORER_REQUIRE_BROWSER=1`` (set by ``.ci/run``)
+turns the skip into a failure.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.training import TrainConfig, fine_tune
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+PAGE_TIMEOUT = 120.0
+PAGES = ("data", "train", "explore", "jobs")
+
+
+def _require_browser() -> None:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
+    if not missing:
+        return
+    message = f"headless browser test needs Debian packages chromium and chromium-driver; missing {missing}"
+    if os.environ.get("UNCERTAINTY_EXPLORER_REQUIRE_BROWSER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, tiny_model_dir):
+    """A workspace holding one finished run of the tiny model on keyword sentences."""
+    from tests.conftest import keyword_rows
+    from core import data as data_module
+
+    folder = tmp_path_factory.mktemp("browser-workspace")
+    table = data_module.RawTable(keyword_rows(200, seed=1), name="keywords.csv", format="csv")
+    dataset = data_module.apply_mapping(table, data_module.ColumnMapping(text="text", label="label"))
+    config = TrainConfig(model=str(tiny_model_dir), epochs=2, learning_rate=5e-3, max_length=32, device="cpu")
+    fine_tune(dataset, config, output_dir=folder / "runs" / "keyword-run", data_info={"name": "keywords.csv"})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(workspace):
+    """Start the dashboard with `streamlit run` on a free loopback port; stop it afterwards."""
+    _require_browser()
+    port = _free_port()
+    environment = dict(os.environ, UNCERTAINTY_EXPLORER_WORKSPACE=str(workspace), HF_HUB_OFFLINE="1")
+    log = open(workspace / "streamlit.log", "wb")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        ],
+        cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + PAGE_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"streamlit exited early:\n{(workspace / 'streamlit.log').read_text()}")
+            time.sleep(0.5)
+    yield base
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server, tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1400,1600", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(PAGE_TIMEOUT)
+    yield driver
+    driver.quit()
+
+
+def _wait_for(driver, condition, *, timeout: float = PAGE_TIMEOUT, message: str = ""):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.5).until(condition, message)
+
+
+def _page_settled(driver) -> bool:
+    from selenium.webdriver.common.by import By
+
+    has_header = bool(driver.find_elements(By.CSS_SELECTOR, "[data-testid='stHeading'], h2"))
+    running = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget'] [data-testid='stStatusWidgetRunningIcon']")
+    spinners = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stSpinner']")
+    return has_header and not running and not spinners
+
+
+def _exceptions(driver) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [element.text for element in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_without_exception(browser, server, page):
+    browser.get(f"{server}/{page}")
+    _wait_for(browser, _page_settled, message=f"page {page} did not finish rendering")
+    time.sleep(1.0)
+
+    assert _exceptions(browser) == []
+
+
+def test_explore_lists_samples(browser, server):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/explore")
+    _wait_for(browser, _page_settled)
+    _wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame']"))
+
+    assert "keyword-run" in browser.page_source
+    assert _exceptions(browser) == []
+
+
+def test_training_progress_survives_reload(browser, server, workspace, tiny_model_dir):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from core import jobs
+
+    browser.get(f"{server}/train")
+    _wait_for(browser, _page_settled)
+    model_box = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Model']")
+    model_box.send_keys(Keys.CONTROL, "a")
+    model_box.send_keys(str(tiny_model_dir), Keys.ENTER)
+    _wait_for(browser, lambda d: str(tiny_model_dir) in d.page_source, message="model setting not applied")
+    epochs_box = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Epochs']")
+    epochs_box.send_keys(Keys.CONTROL, "a")
+    epochs_box.send_keys("50")
+    rows_box = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Rows to sample']")
+    rows_box.send_keys(Keys.CONTROL, "a")
+    rows_box.send_keys("1000")
+    start = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "Start fine-tuning"][0]
+    start.click()
+
+    _wait_for(browser, lambda d: "job=" in d.current_url, message="job id never reached the URL")
+    job_id = browser.current_url.split("job=")[1].split("&")[0]
+
+    def step_shown(driver) -> int:
+        for element in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stProgress']"):
+            text = element.text
+            if "step " in text:
+                return int(text.split("step ")[1].split("/")[0])
+        return 0
+
+    first = _wait_for(browser, step_shown, message="no training progress shown")
+    browser.refresh()
+    _wait_for(browser, lambda d: step_shown(d) > first, message="progress did not continue after reload")
+
+    assert f"job={job_id}" in browser.current_url
+    assert _exceptions(browser) == []
+    cancel = _wait_for(browser, lambda d: [b for b in d.find_elements(By.TAG_NAME, "button") if b.text == "Cancel"])
+    cancel[0].click()
+    assert jobs.wait(workspace, job_id, timeout=PAGE_TIMEOUT).state == "cancelled"

@@ -1,0 +1,202 @@
+"""Background jobs: real worker processes, a real SQLite registry, cancel, kill and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import jobs, runs
+from core.checkpoint import latest_checkpoint
+from core.job_handlers import submit_training
+from core.training import TrainConfig, fine_tune
+
+REPO = Path(__file__).resolve().parents[1]
+JOB_TIMEOUT = 300.0
+
+
+def tiny_config(model_dir: Path, **overrides) -> TrainConfig:
+    values = dict(
+        model=str(model_dir), epochs=3, batch_size=16, learning_rate=5e-3, max_length=32, seed=0, device="cpu"
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def wait_until(predicate, *, timeout: float = JOB_TIMEOUT, poll: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise TimeoutError("condition not met in time")
+
+
+def test_job_runs_to_success(tmp_path, tiny_model_dir, keyword_dataset):
+    job = submit_training(tmp_path, keyword_dataset, tiny_config(tiny_model_dir), data_info={"name": "keywords"})
+    finished = jobs.wait(tmp_path, job.id, timeout=JOB_TIMEOUT)
+    registry = jobs.JobRegistry(tmp_path)
+    points = registry.points(job.id)
+
+    assert finished.state == "succeeded", finished.error
+    assert finished.progress["phase"] == "done"
+    assert any(point["loss"] is not None for point in points)
+    assert [point["epoch"] for point in points if point["validation"]] == [1, 2, 3]
+    assert runs.read_summary(Path(finished.result["run_dir"])).id == Path(finished.result["run_dir"]).name
+    assert finished.result["test_accuracy"] > 0.8
+    assert finished.versions["torch"]
+    assert not (registry.job_dir(job.id) / "checkpoint").exists()
+    assert any("Succeeded" in line for line in registry.log_tail(job.id))
+
+
+def test_cancel_running_job(tmp_path, tiny_model_dir, keyword_dataset):
+    job = submit_training(tmp_path, keyword_dataset, tiny_config(tiny_model_dir, epochs=400))
+    registry = jobs.JobRegistry(tmp_path)
+    wait_until(lambda: registry.get(job.id).progress.get("step", 0) > 3)
+    jobs.cancel(tmp_path, job.id)
+    finished = jobs.wait(tmp_path, job.id, timeout=JOB_TIMEOUT)
+
+    assert finished.state == "cancelled"
+    assert latest_checkpoint(registry.job_dir(job.id) / "checkpoint") is not None
+    assert not Path(finished.config["output_dir"]).exists()
+
+
+def test_cancel_queued_job(tmp_path, tiny_model_dir, keyword_dataset, monkeypatch):
+    monkeypatch.setenv(jobs.MAX_CPU_JOBS_ENV, "1")
+    first = submit_training(tmp_path, keyword_dataset, tiny_config(tiny_model_dir, epochs=400))
+    second = submit_training(tmp_path, keyword_dataset, tiny_config(tiny_model_dir))
+
+    assert jobs.JobRegistry(tmp_path).get(second.id).state == "queued"
+    assert jobs.cancel(tmp_path, second.id).state == "cancelled"
+    jobs.cancel(tmp_path, first.id)
+    assert jobs.wait(tmp_path, first.id).state == "cancelled"
+
+
+def test_kill_then_resume_matches_uninterrupted(tmp_path, tiny_model_dir, keyword_dataset):
+    config = tiny_config(tiny_model_dir, epochs=20)
+    reference = fine_tune(keyword_dataset, config, output_dir=tmp_path / "reference")
+    reference_predictions = runs.load_predictions(reference.run_dir)
+
+    workspace = tmp_path / "workspace"
+    job = submit_training(workspace, keyword_dataset, config, checkpoint_every_seconds=0.5)
+    registry = jobs.JobRegistry(workspace)
+    checkpoint_dir = registry.job_dir(job.id) / "checkpoint"
+    total_steps = 20 * 15  # ceil(240 train rows / 16) steps per epoch
+    wait_until(lambda: latest_checkpoint(checkpoint_dir) is not None and registry.get(job.id).progress.get("step", 0) > 40)
+    running = registry.get(job.id)
+    assert running.progress["step"] < total_steps
+
+    os.kill(running.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    interrupted = wait_until(lambda: (j := registry.get(job.id)).state == "interrupted" and j, timeout=60)
+    detection_seconds = time.monotonic() - killed_at
+
+    assert interrupted.state_reason.startswith("worker process")
+    assert detection_seconds < jobs.STALE_AFTER_SECONDS
+    resumed = jobs.resume(workspace, job.id)
+    assert resumed.state in ("queued", "running")
+    finished = jobs.wait(workspace, job.id, timeout=JOB_TIMEOUT)
+    assert finished.state == "succeeded", finished.error
+    assert finished.attempts == 2
+
+    resumed_predictions = runs.load_predictions(Path(finished.result["run_dir"]))
+    probability_columns = [c for c in reference_predictions.columns if c.startswith("prob:")]
+    np.testing.assert_allclose(
+        resumed_predictions[probability_columns].to_numpy(),
+        reference_predictions[probability_columns].to_numpy(),
+        atol=1e-6,
+    )
+    reference_metrics = reference.metrics["splits"]["test"]
+    resumed_metrics = runs.read_json(Path(finished.result["run_dir"]), "metrics.json")["splits"]["test"]
+    assert resumed_metrics["accuracy"] == reference_metrics["accuracy"]
+    assert resumed_metrics["nll"] == pytest.approx(reference_metrics["nll"], abs=1e-6)
+
+
+def test_one_cpu_slot_runs_jobs_in_turn(tmp_path, tiny_model_dir, keyword_dataset, monkeypatch):
+    monkeypatch.setenv(jobs.MAX_CPU_JOBS_ENV, "1")
+    first = submit_training(tmp_path, keyword_dataset, tiny_config(tiny_model_dir, epochs=2))
+    second = submit_training(tmp_path, keyword_dataset, tiny_config(tiny_model_dir, epochs=2, seed=1))
+    assert jobs.JobRegistry(tmp_path).get(second.id).state == "queued"
+
+    done_first = jobs.wait(tmp_path, first.id)
+    done_second = jobs.wait(tmp_path, second.id)
+
+    assert done_first.state == "succeeded"
+    assert done_second.state == "succeeded"
+    assert done_second.started_at >= done_first.ended_at
+
+
+def test_registry_seen_by_new_process(tmp_path, tiny_model_dir, keyword_dataset, monkeypatch):
+    monkeypatch.setenv(jobs.MAX_CPU_JOBS_ENV, "1")
+    ids = [
+        submit_training(tmp_path, keyword_dataset, tiny_config(tiny_model_dir, epochs=400)).id,
+        submit_training(tmp_path, keyword_dataset, tiny_config(tiny_model_dir)).id,
+    ]
+    listing = subprocess.run(
+        [sys.executable, "-m", "core", "--workspace", str(tmp_path), "jobs", "list"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    for job_id in ids:
+        jobs.cancel(tmp_path, job_id)
+    jobs.wait(tmp_path, ids[0])
+
+    assert listing.returncode == 0, listing.stderr
+    for job_id in ids:
+        assert job_id in listing.stdout
+
+
+def test_cli_background_train_and_show(tmp_path, tiny_model_dir, keyword_csv):
+    submitted = subprocess.run(
+        [
+            sys.executable, "-m", "core", "--workspace", str(tmp_path), "train", "--data", str(keyword_csv),
+            "--model", str(tiny_model_dir), "--epochs", "2", "--max-length", "32", "--learning-rate", "5e-3",
+            "--device", "cpu", "--background",
+        ],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = json.loads(submitted.stdout)["job"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "core", "--workspace", str(tmp_path), "jobs", "show", job_id, "--follow"],
+        cwd=REPO, capture_output=True, text=True, timeout=JOB_TIMEOUT,
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "state     succeeded" in shown.stdout
+
+
+@pytest.mark.parametrize("command", [["cancel", "no-such-job"], ["resume", "no-such-job"], ["show", "no-such-job"]])
+def test_cli_unknown_job(tmp_path, command):
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "--workspace", str(tmp_path), "jobs", *command],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: No job 'no-such-job'")
+
+
+def test_resume_succeeded_job_rejected(tmp_path, tiny_model_dir, keyword_dataset):
+    job = submit_training(tmp_path, keyword_dataset, tiny_config(tiny_model_dir, epochs=1))
+    jobs.wait(tmp_path, job.id)
+    with pytest.raises(jobs.JobError, match="only cancelled, interrupted, failed jobs can be resumed"):
+        jobs.resume(tmp_path, job.id)
+
+
+def test_bad_cpu_job_limit(monkeypatch):
+    monkeypatch.setenv(jobs.MAX_CPU_JOBS_ENV, "zero")
+    with pytest.raises(ValueError, match="UNCERTAINTY_EXPLORER_MAX_CPU_JOBS must be a whole number"):
+        jobs.max_cpu_jobs()
+
+
+def test_cuda_job_fails_without_gpu(tmp_path, tiny_model_dir, keyword_dataset):
+    if jobs.gpu_count() > 0:
+        pytest.skip("this machine has a GPU")
+    job = submit_training(tmp_path, keyword_dataset, tiny_config(tiny_model_dir, device="cuda"))
+    failed = jobs.JobRegistry(tmp_path).get(job.id)
+    assert failed.state == "failed"
+    assert "no CUDA GPU" in failed.error
