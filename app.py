@@ -10,6 +10,7 @@ import streamlit as st
 from core import resources
 from ui import state
 from ui.i18n import t
+from ui.shell import shell_active
 
 st.set_page_config(page_title=t("app.title"), page_icon=":material/query_stats:", layout="wide")
 
@@ -43,4 +44,5 @@ with st.sidebar:
     st.caption(t("sidebar.dataset", name=chosen.name if chosen else resources.DEMO_CORPUS_NAME))
     st.caption(t("sidebar.workspace", path=str(state.workspace_path())))
 
-navigation.run()
+with shell_active():
+    navigation.run()

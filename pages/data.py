@@ -9,6 +9,9 @@ from core import data as data_module
 from core.models import ModelLoadError
 from ui import state
 from ui.i18n import t
+from ui.shell import ensure_shell
+
+ensure_shell()
 
 UPLOAD_TYPES = ["csv", "tsv", "tab", "txt", "jsonl", "ndjson", "parquet", "pq", "pos", "neg", "train", "dev", "test"]
 SOURCE_DEMO = "demo"

@@ -13,6 +13,9 @@ from core import uncertainty
 from core.metrics import reliability_bins
 from ui import state
 from ui.i18n import t
+from ui.shell import ensure_shell
+
+ensure_shell()
 
 ALL = "__all__"
 CORRECTNESS = ("all", "correct", "incorrect", "unlabelled")

@@ -8,6 +8,9 @@ import streamlit as st
 from core import jobs
 from ui.i18n import t
 from ui.jobs_view import JOB_QUERY_KEY, job_panel, registry
+from ui.shell import ensure_shell
+
+ensure_shell()
 
 st.header(t("jobs.title"))
 listed = registry().list(limit=200)

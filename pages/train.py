@@ -13,6 +13,9 @@ from core.training import TrainConfig
 from ui import state
 from ui.i18n import t
 from ui.jobs_view import JOB_QUERY_KEY, job_panel
+from ui.shell import ensure_shell
+
+ensure_shell()
 
 DEFAULT_MAX_ROWS = 4000
 DEFAULT_EPOCHS = 2

@@ -132,8 +132,13 @@ def test_page_renders_without_exception(browser, server, page):
     browser.get(f"{server}/{page}")
     _wait_for(browser, _page_settled, message=f"page {page} did not finish rendering")
     time.sleep(1.0)
+    from selenium.webdriver.common.by import By
+
+    sidebar = browser.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar']").text
 
     assert _exceptions(browser) == []
+    assert "Uncertainty Explorer" in sidebar  # the page ran inside app.py's shell
+    assert "Jobs" in sidebar
 
 
 def test_explore_lists_samples(browser, server):
