@@ -1,0 +1,207 @@
+"""AppTest checks of every page, and of the translation table the pages read."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import data as data_module
+from core import jobs
+from core.job_handlers import submit_training
+from core.training import TrainConfig, fine_tune
+from ui.i18n import LANGUAGES, STRINGS, t
+
+REPO = Path(__file__).resolve().parents[1]
+UI_FILES = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "ui").glob("*.py"))]
+APP_TIMEOUT = 120
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNCERTAINTY_EXPLORER_WORKSPACE", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def finished_run(workspace, tiny_model_dir, keyword_dataset):
+    config = TrainConfig(model=str(tiny_model_dir), epochs=2, learning_rate=5e-3, max_length=32, device="cpu")
+    return fine_tune(keyword_dataset, config, output_dir=workspace / "runs" / "keyword-run", data_info={"name": "kw"})
+
+
+def open_page(page: str) -> AppTest:
+    from ui import state
+
+    state.workspace_path.clear()  # the workspace comes from the environment each test sets
+    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=APP_TIMEOUT)
+    app.run()
+    if page != "pages/data.py":
+        app.switch_page(page)
+        app.run()
+    return app
+
+
+def test_data_page_demo_report(workspace):
+    app = open_page("pages/data.py")
+    metrics = {metric.label: metric.value for metric in app.metric}
+
+    assert not app.exception
+    assert metrics[t("report.rows_read")] == "38,158"
+    assert int(metrics[t("report.exact_duplicates")].replace(",", "")) > 0
+    assert int(metrics[t("report.conflicting")].replace(",", "")) > 0
+    assert app.session_state["data.chosen"].is_demo
+
+
+def test_data_page_upload_prompt(workspace):
+    app = open_page("pages/data.py")
+    app.radio(key="data.source").set_value("upload").run()
+
+    assert not app.exception
+    assert [info.value for info in app.info] == [t("data.upload_prompt")]
+
+
+def test_data_page_remap_to_missing_label(workspace):
+    app = open_page("pages/data.py")
+    label_box = next(box for box in app.selectbox if box.label == t("data.label_column"))
+    label_box.set_value("—").run()
+
+    assert not app.exception
+    assert t("report.no_label") in [warning.value for warning in app.warning]
+
+
+def test_train_page_without_runs(workspace):
+    app = open_page("pages/train.py")
+
+    assert not app.exception
+    assert t("train.no_runs") in [info.value for info in app.info]
+
+
+def test_train_page_submits_job(workspace, tiny_model_dir):
+    app = open_page("pages/train.py")
+    app.text_input(key="shared.model").set_value(str(tiny_model_dir))
+    app.number_input(key="train.epochs").set_value(1)
+    app.number_input(key="train.max_rows").set_value(200)
+    app.button[0].click().run()  # the form's submit button
+
+    job_id = app.query_params.get("job")
+    assert not app.exception
+    assert job_id
+    job = jobs.wait(workspace, job_id[0] if isinstance(job_id, list) else job_id, timeout=300)
+    assert job.state == "succeeded", job.error
+
+
+def test_explore_page_without_runs(workspace):
+    app = open_page("pages/explore.py")
+
+    assert not app.exception
+    assert t("explore.no_runs") in [info.value for info in app.info]
+
+
+def test_explore_page_filters(workspace, finished_run):
+    app = open_page("pages/explore.py")
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert not app.exception
+    assert float(metrics[t("explore.test_accuracy")]) == pytest.approx(
+        finished_run.metrics["splits"]["test"]["accuracy"], abs=5e-4
+    )
+
+    app.selectbox(key="explore.correctness").set_value("incorrect").run()
+    assert not app.exception
+    app.text_input(key="explore.search").set_value("no such words anywhere").run()
+    assert not app.exception
+    assert t("explore.no_match") in [info.value for info in app.info]
+
+
+def test_explore_page_unknown_run_in_url(workspace, finished_run):
+    from ui import state
+
+    state.workspace_path.clear()
+    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=APP_TIMEOUT)
+    app.query_params["run"] = "deleted-run"
+    app.run()
+    app.switch_page("pages/explore.py").run()
+
+    assert not app.exception
+    assert t("explore.run_missing", run="deleted-run") in [warning.value for warning in app.warning]
+
+
+def test_jobs_page_lists_job(workspace, tiny_model_dir, keyword_dataset):
+    config = TrainConfig(model=str(tiny_model_dir), epochs=1, learning_rate=5e-3, max_length=32, device="cpu")
+    job = submit_training(workspace, keyword_dataset, config)
+    jobs.wait(workspace, job.id, timeout=300)
+    app = open_page("pages/jobs.py")
+
+    assert not app.exception
+    assert app.selectbox(key="jobs.select").value == job.id
+    assert any(t("jobs.succeeded", accuracy=0, seconds=0)[:10] in success.value for success in app.success)
+
+
+def test_jobs_page_empty(workspace):
+    app = open_page("pages/jobs.py")
+
+    assert not app.exception
+    assert t("jobs.none") in [info.value for info in app.info]
+
+
+# ---------------------------------------------------------------- translation table
+
+def _literal_keys() -> set[str]:
+    keys = set()
+    for path in UI_FILES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "t" and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    keys.add(first.value)
+    return keys
+
+
+def test_every_used_key_exists():
+    missing = sorted(_literal_keys() - set(STRINGS))
+    assert missing == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_entry_filled(language):
+    index = LANGUAGES.index(language)
+    empty = sorted(key for key, entry in STRINGS.items() if not entry[index].strip())
+    assert empty == []
+
+
+def test_placeholders_match_across_languages():
+    field = re.compile(r"{(\w+)")
+    mismatched = [key for key, (english, chinese) in STRINGS.items() if set(field.findall(english)) != set(field.findall(chinese))]
+    assert mismatched == []
+
+
+@pytest.mark.parametrize("value", [*data_module.SPLIT_NAMES, data_module.UNLABELLED_SPLIT])
+def test_split_keys_exist(value):
+    assert f"split.{value}" in STRINGS
+
+
+def test_missing_key_raises():
+    with pytest.raises(KeyError):
+        t("no.such.key")
+
+
+DISPLAY_CALLS = {
+    "header", "subheader", "title", "caption", "markdown", "write", "info", "warning", "error", "success",
+    "button", "selectbox", "multiselect", "radio", "checkbox", "text_input", "number_input", "slider",
+    "file_uploader", "expander", "form_submit_button", "metric", "page_link", "toast", "progress",
+}
+
+
+def test_pages_hold_no_literal_text():
+    offenders = []
+    for path in UI_FILES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr not in DISPLAY_CALLS or not node.args:
+                continue
+            first = node.args[0]
+            is_text = isinstance(first, ast.Constant) and isinstance(first.value, str)
+            if is_text and re.search(r"[A-Za-z]{2}", first.value) and not first.value.endswith(".py"):
+                offenders.append(f"{path.name}:{node.lineno} {first.value[:40]!r}")
+    assert offenders == []
