@@ -35,7 +35,8 @@ def submit_training(
     (or a resume after a crash) always finds exactly the rows that were submitted.
 
     Raises:
-        ValueError: invalid settings, or ``output_dir`` already holds files.
+        ValueError: invalid settings.
+        FileExistsError: ``output_dir`` exists and is not empty.
     """
     config.validate()
     if checkpoint_every_seconds <= 0:
@@ -82,7 +83,7 @@ def run_train_job(context: jobs.JobContext) -> dict:
         checkpoint_every_seconds=payload.get("checkpoint_every_seconds", 120.0),
         resume=True,
     )
-    # The run folder now holds the final model; the resumable checkpoint is no longer needed.
+    # The run folder contains the final model, so the resumable checkpoint can go.
     shutil.rmtree(context.checkpoint_dir, ignore_errors=True)
     test = result.metrics["splits"].get("test", {})
     return {

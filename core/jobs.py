@@ -1,8 +1,8 @@
 """Background jobs: one operating-system process per job, tracked in a SQLite registry.
 
-Long work (fine-tuning now; scoring, MC dropout, attacks, attributions and
-cross-validation later) must outlive a Streamlit rerun, a closed tab and a restarted
-server, so it never runs inside the server. :func:`submit` records a job and starts
+Long work must outlive a Streamlit rerun, a closed tab and a restarted server, so it
+never runs inside the server. Fine-tuning is the first job kind; scoring, MC dropout,
+attacks, attributions and cross-validation can use the same mechanism. :func:`submit` records a job and starts
 a detached worker process (``python -m core jobs work ID``) when a slot is free; a
 worker that ends starts the next queued job, and every read of the registry
 (:meth:`JobRegistry.reconcile`) both marks jobs whose worker died as
@@ -103,7 +103,7 @@ _CHILDREN: dict[str, subprocess.Popen] = {}
 
 
 class JobError(RuntimeError):
-    """A job operation is not possible (unknown id, wrong state); the message says why."""
+    """A job operation failed because the id is unknown or the job is in the wrong state."""
 
 
 @dataclass
@@ -166,7 +166,7 @@ def process_start_time(pid: int) -> str | None:
 
 
 def process_alive(pid: int | None, start_time: str | None) -> bool | None:
-    """Return whether ``pid`` is the same live, non-zombie process; ``None`` when it cannot be told."""
+    """Return whether ``pid`` is the same live, non-zombie process, or ``None`` where ``/proc`` is missing."""
     if not pid:
         return False
     try:
@@ -599,7 +599,7 @@ class _RegistryLogHandler(logging.Handler):
 
 
 class JobContext:
-    """What a job handler gets: its config, folders, and progress / cancel hooks."""
+    """Job config, folders and progress and cancel hooks passed to a job handler."""
 
     def __init__(self, registry: JobRegistry, job: Job) -> None:
         self.registry = registry

@@ -1,0 +1,143 @@
+"""Benchmark the background-job system against the same fine-tuning run inline.
+
+Measures, in one process on the same machine:
+
+1. Wall time of ``core.training.fine_tune`` called inline, against the same run
+   submitted with ``core.job_handlers.submit_training`` and waited for (worker
+   start, imports, checkpoints and registry writes included). Target: the job
+   within 5% of inline wall time.
+2. Time from a worker's SIGKILL to the job reading ``interrupted`` in the registry.
+
+Usage::
+
+    .venv/bin/python bench/bench_jobs.py [--rows 4000] [--epochs 2] [--output docs/benchmarks.md]
+
+The default is the dashboard's default recipe on the built-in demo corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core import data as data_module  # noqa: E402
+from core import jobs  # noqa: E402
+from core.checkpoint import latest_checkpoint  # noqa: E402
+from core.job_handlers import submit_training  # noqa: E402
+from core.training import TrainConfig, fine_tune  # noqa: E402
+
+SECTION_START = "<!-- bench_jobs:start -->"
+SECTION_END = "<!-- bench_jobs:end -->"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _measure_overhead(dataset, config: TrainConfig, root: Path) -> tuple[float, float]:
+    started = time.perf_counter()
+    fine_tune(dataset, config, output_dir=root / "inline-run")
+    inline_seconds = time.perf_counter() - started
+
+    workspace = root / "workspace"
+    started = time.perf_counter()
+    job = submit_training(workspace, dataset, config)
+    finished = jobs.wait(workspace, job.id, timeout=3600, poll_seconds=0.2)
+    job_seconds = time.perf_counter() - started
+    if finished.state != "succeeded":
+        raise RuntimeError(f"benchmark job ended {finished.state}: {finished.error}")
+    return inline_seconds, job_seconds
+
+
+def _measure_detection(dataset, config: TrainConfig, root: Path) -> tuple[float, int]:
+    workspace = root / "kill-workspace"
+    job = submit_training(workspace, dataset, config, checkpoint_every_seconds=5.0)
+    registry = jobs.JobRegistry(workspace)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        current = registry.get(job.id)
+        if current.progress.get("phase") == "train" and current.progress.get("step", 0) > 5:
+            break
+        time.sleep(0.2)
+    os.kill(current.pid, signal.SIGKILL)
+    killed = time.perf_counter()
+    while registry.get(job.id).state != "interrupted":
+        time.sleep(0.05)
+    detection = time.perf_counter() - killed
+    checkpoint = latest_checkpoint(registry.job_dir(job.id) / "checkpoint")
+    steps_saved = int(checkpoint.name.split("-")[1]) if checkpoint else 0
+    return detection, steps_saved
+
+
+def _write_section(path: Path, text: str) -> None:
+    page = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    block = f"{SECTION_START}\n{text}\n{SECTION_END}"
+    if SECTION_START in page and SECTION_END in page:
+        head, rest = page.split(SECTION_START, 1)
+        _, tail = rest.split(SECTION_END, 1)
+        page = head + block + tail
+    else:
+        page = page.rstrip() + "\n\n" + block + "\n"
+    path.write_text(page, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=4000, help="Stratified sample of the demo corpus (default: 4000).")
+    parser.add_argument("--epochs", type=int, default=2, help="Training epochs (default: 2).")
+    parser.add_argument("--output", type=Path, help="Markdown page to update with the results.")
+    args = parser.parse_args()
+
+    table, mapping = data_module.load_demo_corpus()
+    dataset = data_module.apply_mapping(table, mapping)
+    config = TrainConfig(epochs=args.epochs, max_rows=args.rows, device="cpu")
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        inline_seconds, job_seconds = _measure_overhead(dataset, config, root)
+        detection_seconds, steps_saved = _measure_detection(dataset, config, root)
+
+    overhead = job_seconds / inline_seconds - 1
+    lines = [
+        "## Background jobs against inline training",
+        "",
+        f"Demo corpus, stratified sample of {args.rows} rows, {args.epochs} epochs, built-in model, CPU. "
+        f"Measured {date.today().isoformat()} on {platform.platform()}, {_cpu_model()}, {os.cpu_count()} cores "
+        "(a shared machine: expect a few percent of noise).",
+        "",
+        "| measurement | value |",
+        "|---|---|",
+        f"| inline `fine_tune` wall time | {inline_seconds:.1f} s |",
+        f"| same run as a job, submit to succeeded | {job_seconds:.1f} s |",
+        f"| job overhead (target within 5%) | {overhead * 100:+.1f}% |",
+        f"| SIGKILL of the worker to `interrupted` in the registry | {detection_seconds:.2f} s |",
+        f"| steps kept by the last checkpoint at the kill | {steps_saved} |",
+        "",
+        "The dashboard polls the registry every 2 s, so it shows `interrupted` at most about 2 s after the "
+        "registry does. Rerun: `.venv/bin/python bench/bench_jobs.py --output docs/benchmarks.md`.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.output:
+        _write_section(args.output, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
