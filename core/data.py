@@ -60,14 +60,14 @@ _EXTENSION_FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-# Extensions that say "plain text" rather than naming a label.
+# Extensions that mark plain text rather than naming a label.
 _TEXT_EXTENSIONS = {".txt", ".text", ""}
 _FASTTEXT_PREFIX = "__label__"
 _SNIFF_LINES = 200
 
 
 class DataLoadError(ValueError):
-    """A data file cannot be read or mapped; the message says where and what to do."""
+    """A data file cannot be read or mapped. The message names the file, the row or column, and a fix."""
 
 
 # --------------------------------------------------------------------------- decoding
@@ -527,7 +527,7 @@ def _parse_delimited(
 
 
 def _detect_header(rows: list[list[str]]) -> bool:
-    """Guess whether the first row holds column names.
+    """Guess whether the first row contains column names.
 
     Column names are short, distinct, non-numeric, and do not occur again as values
     in their column (a label such as ``ham`` recurs, a name such as ``label`` does not).
@@ -570,7 +570,7 @@ def _clean_header(names: list[str], warnings: list[str], display: str) -> list[s
 
 @dataclass(frozen=True)
 class ColumnMapping:
-    """Which source columns hold the text, the label, an id and annotator confidence."""
+    """Source column names for the text, the label, an optional id and annotator confidence."""
 
     text: str
     label: str | None = None
@@ -651,7 +651,7 @@ def apply_mapping(table: RawTable, mapping: ColumnMapping) -> pd.DataFrame:
 
     Raises:
         DataLoadError: a mapped column does not exist, two roles share a column, or the
-            confidence column holds values that are not numbers.
+            confidence column contains values that are not numbers.
     """
     frame = table.frame
     columns = [str(column) for column in frame.columns]
