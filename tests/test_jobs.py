@@ -200,3 +200,25 @@ def test_cuda_job_fails_without_gpu(tmp_path, tiny_model_dir, keyword_dataset):
     failed = jobs.JobRegistry(tmp_path).get(job.id)
     assert failed.state == "failed"
     assert "no CUDA GPU" in failed.error
+
+
+@pytest.mark.parametrize(
+    ("device", "busy", "gpus", "cpu_limit", "expected"),
+    [
+        ("auto", {}, 1, 1, "cuda:0"),
+        ("auto", {"cuda:0": 1}, 2, 1, "cuda:1"),
+        ("auto", {"cuda:0": 1}, 1, 1, None),
+        ("cuda", {"cuda:0": 1, "cuda:1": 1}, 2, 1, None),
+        ("cuda", {}, 0, 1, "unavailable"),
+        ("auto", {}, 0, 1, "cpu"),
+        ("auto", {"cpu": 1}, 0, 1, None),
+        ("cpu", {"cpu": 1}, 0, 2, "cpu"),
+        ("cpu", {}, 1, 1, "cpu"),
+    ],
+)
+def test_scheduler_slot_choice(tmp_path, device, busy, gpus, cpu_limit, expected):
+    # The device logic runs here without a GPU: the GPU count is passed in.
+    registry = jobs.JobRegistry(tmp_path)
+    row = {"requested_device": device}
+
+    assert registry._resource_for(row, dict(busy), gpus, cpu_limit) == expected
