@@ -9,9 +9,19 @@ import streamlit as st
 
 from core import resources
 from ui import state
-from ui.i18n import t
+from ui.i18n import LANGUAGE_NAMES, LANGUAGE_QUERY_KEY, LANGUAGE_STATE_KEY, LANGUAGES, init_language, t
 from ui.shell import shell_active
 
+LANGUAGE_CHOICE_KEY = "shared.language_choice"
+
+
+def _switch_language() -> None:
+    choice = st.session_state[LANGUAGE_CHOICE_KEY]
+    st.session_state[LANGUAGE_STATE_KEY] = choice
+    st.query_params[LANGUAGE_QUERY_KEY] = choice
+
+
+language = init_language()
 st.set_page_config(page_title=t("app.title"), page_icon=":material/query_stats:", layout="wide")
 
 PAGES = [
@@ -25,6 +35,16 @@ navigation = st.navigation(PAGES)
 with st.sidebar:
     st.title(t("app.title"))
     st.caption(t("app.tagline"))
+    # Keep the switch in step with a language that arrived through ?lang= in the address.
+    st.session_state[LANGUAGE_CHOICE_KEY] = language
+    st.segmented_control(
+        t("sidebar.language"),
+        LANGUAGES,
+        required=True,
+        format_func=LANGUAGE_NAMES.get,
+        key=LANGUAGE_CHOICE_KEY,
+        on_change=_switch_language,
+    )
     st.text_input(
         t("sidebar.model"),
         value=resources.BUILTIN_MODEL_ALIAS,
@@ -41,7 +61,7 @@ with st.sidebar:
         help=t("sidebar.max_length_help"),
     )
     chosen = st.session_state.get("data.chosen")
-    st.caption(t("sidebar.dataset", name=chosen.name if chosen else resources.DEMO_CORPUS_NAME))
+    st.caption(t("sidebar.dataset", name=chosen.display_name() if chosen else t("data.demo_name")))
     st.caption(t("sidebar.workspace", path=str(state.workspace_path())))
 
 with shell_active():

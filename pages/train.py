@@ -22,7 +22,7 @@ DEFAULT_EPOCHS = 2
 
 st.header(t("train.title"))
 chosen = state.chosen_data()
-st.caption(t("train.dataset", name=chosen.name, rows=len(chosen.dataset)))
+st.caption(t("train.dataset", name=chosen.display_name(), rows=len(chosen.dataset)))
 if chosen.mapping.label is None:
     st.info(t("train.needs_label"))
     st.page_link("pages/data.py", label=t("train.go_data"), icon=":material/arrow_back:")

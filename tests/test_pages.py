@@ -205,3 +205,28 @@ def test_pages_hold_no_literal_text():
             if is_text and re.search(r"[A-Za-z]{2}", first.value) and not first.value.endswith(".py"):
                 offenders.append(f"{path.name}:{node.lineno} {first.value[:40]!r}")
     assert offenders == []
+
+
+@pytest.mark.parametrize("page", ["pages/data.py", "pages/train.py", "pages/explore.py", "pages/jobs.py"])
+def test_page_in_chinese(workspace, finished_run, page):
+    from ui import state
+
+    state.workspace_path.clear()
+    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=APP_TIMEOUT)
+    app.query_params["lang"] = "zh"
+    app.run()
+    if page != "pages/data.py":
+        app.switch_page(page).run()
+
+    assert not app.exception
+    assert app.session_state["shared.language"] == "zh"
+    assert app.sidebar.title[0].value == t("app.title", language="zh")
+
+
+def test_language_switch(workspace):
+    app = open_page("pages/data.py")
+    app.sidebar.segmented_control[0].set_value("zh").run()
+
+    assert not app.exception
+    assert app.header[0].value == t("data.title", language="zh")
+    assert app.query_params["lang"] in ("zh", ["zh"])

@@ -11,6 +11,8 @@ from __future__ import annotations
 LANGUAGES = ("en", "zh")
 DEFAULT_LANGUAGE = "en"
 LANGUAGE_STATE_KEY = "shared.language"
+LANGUAGE_QUERY_KEY = "lang"
+LANGUAGE_NAMES = {"en": "English", "zh": "简体中文"}
 
 STRINGS: dict[str, tuple[str, str]] = {
     # App and navigation
@@ -23,6 +25,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "nav.train": ("Train", "训练"),
     "nav.explore": ("Explore", "探索"),
     "nav.jobs": ("Jobs", "任务"),
+    "sidebar.language": ("Language", "语言"),
     "sidebar.model": ("Model", "模型"),
     "sidebar.model_help": (
         "'builtin' is all-MiniLM-L6-v2, shipped with the app. Or give a local model folder (with config.json), "
@@ -54,6 +57,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "data.source": ("Source", "来源"),
     "data.source_demo": ("Demo corpus (38k tweets, 3 sentiments)", "示例语料（3.8 万条推文，3 种情感）"),
     "data.source_upload": ("Upload files", "上传文件"),
+    "data.demo_name": ("Tweet sentiment demo corpus (built-in)", "推文情感示例语料（内置）"),
     "data.upload": ("Data file, or one text file per class", "数据文件，或每个类别一个文本文件"),
     "data.upload_help": (
         "CSV, TSV, JSON Lines, Parquet, '<label> <text>' lines, or several one-text-per-line files whose "
@@ -348,15 +352,39 @@ STRINGS: dict[str, tuple[str, str]] = {
 }
 
 
+_last_language = DEFAULT_LANGUAGE
+
+
 def current_language() -> str:
-    """Return the interface language stored in the session, English by default."""
+    """Return the interface language of the running session, English by default.
+
+    Outside a script run (``AppTest`` formats widget options from the test thread) the
+    language of the most recent run is used.
+    """
     try:
         import streamlit as st
-
-        language = st.session_state.get(LANGUAGE_STATE_KEY, DEFAULT_LANGUAGE)
-    except Exception:  # outside a Streamlit session (tests, scripts)
-        language = DEFAULT_LANGUAGE
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:
+        return DEFAULT_LANGUAGE
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return _last_language
+    language = st.session_state.get(LANGUAGE_STATE_KEY, DEFAULT_LANGUAGE)
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def init_language() -> str:
+    """Set the session language from ``?lang=`` (a shared link), else keep the session's; return it."""
+    global _last_language
+    import streamlit as st
+
+    requested = st.query_params.get(LANGUAGE_QUERY_KEY)
+    if requested in LANGUAGES:
+        st.session_state[LANGUAGE_STATE_KEY] = requested
+    language = current_language()
+    st.session_state[LANGUAGE_STATE_KEY] = language
+    st.query_params[LANGUAGE_QUERY_KEY] = language
+    _last_language = language
+    return language
 
 
 def t(key: str, language: str | None = None, **values) -> str:

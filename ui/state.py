@@ -35,6 +35,12 @@ class ChosenData:
     warnings: list[str] = field(default_factory=list)
     is_demo: bool = False
 
+    def display_name(self) -> str:
+        """Return the dataset name in the interface language (the demo corpus is named by the table)."""
+        from ui.i18n import t
+
+        return t("data.demo_name") if self.is_demo else self.name
+
     def info(self) -> dict:
         return {"name": self.name, "format": self.format, "encoding": self.encoding, "mapping": self.mapping.as_dict()}
 
