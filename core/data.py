@@ -482,7 +482,8 @@ def _parse_delimited(
         else:
             standard_error = None
         spans_lines = any(("\n" in cell or "\r" in cell) for row in rows for cell in row)
-        if quoting == "auto" and (standard_error or spans_lines):
+        uneven = bool(rows) and _first_width_mismatch(rows, len(rows[0])) is not None
+        if quoting == "auto" and (standard_error or spans_lines or uneven):
             expected = len(rows[0]) if rows else None
             line_rows = _parse_line_wise(lines, delimiter, expected)
             merged = sum(1 for line in lines if line.strip()) - len(rows)
@@ -493,7 +494,8 @@ def _parse_delimited(
                 opened = sum(1 for line in lines for cell in line.split(delimiter) if cell.startswith('"'))
                 warnings.append(
                     f"{display}: {opened} field(s) start with a double quote, and reading them as quoted "
-                    f"fields would merge {max(merged, 0)} rows. Quotes were kept as text and each line is one row."
+                    f"fields would merge {max(merged, 0)} rows, so each line was read as one row. A field "
+                    "wrapped in quotes on its own line loses the outer quotes; any other quote stays as text."
                 )
                 rows = line_rows
         elif standard_error:
@@ -529,15 +531,13 @@ def _parse_delimited(
 def _detect_header(rows: list[list[str]]) -> bool:
     """Guess whether the first row contains column names.
 
-    Column names are short, distinct, non-numeric, and do not occur again as values
+    Column names are short, non-numeric, and do not occur again as values
     in their column (a label such as ``ham`` recurs, a name such as ``label`` does not).
     """
     first = rows[0]
     if len(rows) < 2:
         return False
     if any(not cell.strip() or len(cell) > 64 for cell in first):
-        return False
-    if len(set(first)) != len(first):
         return False
     for cell in first:
         try:
@@ -672,7 +672,10 @@ def apply_mapping(table: RawTable, mapping: ColumnMapping) -> pd.DataFrame:
 
     out = pd.DataFrame({ROW_COLUMN: np.arange(len(frame), dtype=np.int64)})
     if mapping.id is not None:
-        out[ID_COLUMN] = frame[mapping.id].astype(str).to_numpy()
+        identifiers = frame[mapping.id]
+        # A row without an id gets its row number, so every row stays addressable.
+        missing_id = identifiers.isna() | (identifiers.astype(str).str.strip() == "")
+        out[ID_COLUMN] = np.where(missing_id, out[ROW_COLUMN].astype(str), identifiers.astype(str))
     else:
         out[ID_COLUMN] = out[ROW_COLUMN].astype(str)
     texts = frame[mapping.text]
@@ -862,7 +865,11 @@ def stratified_subsample(dataset: pd.DataFrame, max_rows: int, *, seed: int) -> 
         members = np.flatnonzero((dataset[LABEL_COLUMN] == label).to_numpy())
         take = max(1, int(round(share * max_rows)))
         parts.append(rng.choice(members, size=min(take, len(members)), replace=False))
-    chosen = np.sort(np.concatenate(parts))[: max(max_rows, len(parts))]
+    chosen = np.concatenate(parts)
+    if len(chosen) > max_rows:
+        # Rounding per class can overshoot by a row or two: drop random rows, not the last class's.
+        chosen = rng.choice(chosen, size=max(max_rows, len(parts)), replace=False)
+    chosen = np.sort(chosen)
     return dataset.iloc[chosen].reset_index(drop=True)
 
 

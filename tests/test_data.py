@@ -342,6 +342,29 @@ def test_read_table_duplicate_header_renamed(tmp_path):
     assert table.warnings == ["dup.csv: column 2 header 'text' was renamed to 'text_2'."]
 
 
+def test_read_table_duplicate_header_detected(tmp_path):
+    path = write_bytes(tmp_path / "dup-auto.csv", "text,text,label\na,b,1\nc,d,0\n")
+    table = read_table(path)
+
+    assert table.header is True
+    assert list(table.frame.columns) == ["text", "text_2", "label"]
+
+
+def test_read_table_bare_carriage_return_in_field(tmp_path):
+    path = write_bytes(tmp_path / "cr.csv", "text,label\nfirst\rline,pos\nsecond,neg\n")
+    table = read_table(path)
+
+    assert len(table.frame) == 2
+    assert table.frame["text"].tolist() == ["first\rline", "second"]
+
+
+def test_missing_id_falls_back_to_row(tmp_path):
+    path = write_bytes(tmp_path / "ids.csv", "id,text,label\nx1,a,pos\n,b,neg\nx3,c,pos\n")
+    dataset = data_module.apply_mapping(read_table(path), ColumnMapping(text="text", label="label", id="id"))
+
+    assert dataset["id"].tolist() == ["x1", "1", "x3"]
+
+
 def test_read_table_header_detected(tmp_path):
     table = read_table(write_bytes(tmp_path / "header.csv", "review,sentiment\ngreat,pos\nawful,neg\nfine,pos\n"))
 
@@ -588,6 +611,7 @@ def test_subsample_caps_rounding_overshoot():
     sample = stratified_subsample(mapped(frame, text="text", label="label"), 10, seed=0)
 
     assert len(sample) == 10
+    assert sample["label"].nunique() == 3
 
 
 def test_subsample_seeded():

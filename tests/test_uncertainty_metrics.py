@@ -11,6 +11,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
 from core.metrics import classification_metrics, expected_calibration_error, reliability_bins
+from core.scoring import predictions_table
 from core.uncertainty import (
     margin,
     max_probability,
@@ -20,7 +21,6 @@ from core.uncertainty import (
     softmax,
     uncertainty_frame,
 )
-from core.scoring import predictions_table
 
 # Tolerance for float64 arithmetic on a handful of values. A larger error is a real bug.
 EXACT = 1e-12
