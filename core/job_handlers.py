@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from core import data as data_module
 from core import jobs, runs
+from core.methods import MethodSpec, RunModel, check_spec_for_run, split_positions
+from core.models import DEVICE_CHOICES, resolve_device
+from core.progress import Progress
 from core.training import TrainConfig, fine_tune
+from core.uncertainty_cache import compute_result, find_result
 
 logger = logging.getLogger(__name__)
 
@@ -93,3 +98,61 @@ def run_train_job(context: jobs.JobContext) -> dict:
         "best_epoch": result.metrics["best_epoch"],
         "train_seconds": result.metrics["train_seconds"],
     }
+
+
+def submit_uncertainty(
+    workspace: str | Path,
+    run_dir: str | Path,
+    spec: MethodSpec,
+    *,
+    split: str = "test",
+    device: str = "auto",
+) -> jobs.Job:
+    """Submit a background job that computes ``spec`` on every row of ``split`` of a run.
+
+    The job also computes the validation split (unless ``split`` is the validation
+    split or the run has none), because temperature scaling and conformal sets are
+    fitted on it. Splits already in the run's cache are not computed again.
+
+    Raises:
+        ValueError: invalid settings, an unknown device, an unknown or empty split,
+            ``softmax`` (stored with the run, nothing to compute), or ensemble members
+            that do not fit the run.
+        RunNotFoundError: ``run_dir`` is not a finished run.
+    """
+    if device not in DEVICE_CHOICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}; got {device!r}.")
+    run_dir = Path(run_dir).resolve()
+    spec = check_spec_for_run(run_dir, spec)
+    if spec.method == "softmax":
+        raise ValueError("The softmax baseline is stored with the run; choose another method to compute.")
+    split_positions(run_dir, split)
+    splits = [split]
+    predictions = runs.load_predictions(run_dir)
+    if split != "validation" and (predictions[data_module.SPLIT_COLUMN] == "validation").any():
+        splits.append("validation")
+    payload = {"run_dir": str(run_dir), "method": spec.settings(), "splits": splits}
+    return jobs.submit(workspace, "uncertainty", payload, requested_device=device)
+
+
+def run_uncertainty_job(context: jobs.JobContext) -> dict:
+    """Worker body of an ``uncertainty`` job: compute and cache the method on each split in turn."""
+    payload = context.job.config
+    run_dir = Path(payload["run_dir"])
+    spec = MethodSpec.from_settings(payload["method"]).normalised()
+    device = resolve_device(context.job.requested_device)
+    logger.info(
+        "Worker %d running job %s: %s on splits %s of run %s, device %s",
+        os.getpid(), context.job.id, spec.method, ", ".join(payload["splits"]), run_dir.name, device,
+    )
+    run_model = RunModel(run_dir, device)
+    stored = {}
+    for index, split in enumerate(payload["splits"], start=1):
+        if find_result(run_dir, spec, split) is None:
+            context.progress(Progress(phase="prepare", message=f"Split {index} of {len(payload['splits'])}: {split}"))
+        result = compute_result(
+            run_dir, spec, split, device=device, run_model=run_model, progress=context.progress,
+            should_stop=context.should_stop,
+        )
+        stored[split] = {"file": result.path.name, "rows": result.rows, "seconds": result.seconds}
+    return {"run_dir": str(run_dir), "method": spec.method, "splits": stored}

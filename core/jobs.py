@@ -1,8 +1,9 @@
 """Background jobs: one operating-system process per job, tracked in a SQLite registry.
 
 Long work must outlive a Streamlit rerun, a closed tab and a restarted server, so it
-never runs inside the server. Fine-tuning is the first job kind; scoring, MC dropout,
-attacks, attributions and cross-validation can use the same mechanism. :func:`submit` records a job and starts
+never runs inside the server. The job kinds are fine-tuning (``train``) and scoring a
+split with an uncertainty method (``uncertainty``); attacks, attributions and
+cross-validation can use the same mechanism. :func:`submit` records a job and starts
 a detached worker process (``python -m core jobs work ID``) when a slot is free; a
 worker that ends starts the next queued job, and every read of the registry
 (:meth:`JobRegistry.reconcile`) both marks jobs whose worker died as
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
 RESUMABLE_STATES = ("cancelled", "interrupted", "failed")
-KINDS = ("train",)
+KINDS = ("train", "uncertainty")
 REGISTRY_FILE = "jobs.sqlite3"
 JOBS_DIR = "jobs"
 MAX_CPU_JOBS_ENV = "UNCERTAINTY_EXPLORER_MAX_CPU_JOBS"
@@ -649,12 +650,16 @@ def _handler(kind: str) -> Callable[[JobContext], dict]:
         from core.job_handlers import run_train_job
 
         return run_train_job
+    if kind == "uncertainty":
+        from core.job_handlers import run_uncertainty_job
+
+        return run_uncertainty_job
     raise JobError(f"Unknown job kind {kind!r}.")
 
 
 def run_worker(workspace: str | Path, job_id: str) -> int:
     """Body of the worker process: run one job to a final state, then start queued ones."""
-    from core.training import TrainingCancelled
+    from core.progress import ComputationCancelled
 
     registry = JobRegistry(workspace)
     try:
@@ -670,7 +675,7 @@ def run_worker(workspace: str | Path, job_id: str) -> int:
     exit_code = 0
     try:
         result = _handler(job.kind)(context)
-    except TrainingCancelled as exc:
+    except ComputationCancelled as exc:
         registry.finish(job_id, "cancelled", reason=str(exc))
         registry.append_log(job_id, "INFO", f"Cancelled: {exc}")
     except Exception as exc:  # every failure is stored with its traceback, then the worker exits non-zero

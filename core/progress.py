@@ -7,6 +7,13 @@ from dataclasses import asdict, dataclass, field
 PHASES = ("prepare", "train", "evaluate", "score", "save", "done")
 
 
+class ComputationCancelled(RuntimeError):
+    """Raised when a long computation's ``should_stop`` callback returned true.
+
+    The job worker records any subclass of it as a cancelled job.
+    """
+
+
 @dataclass
 class Progress:
     """One progress update.

@@ -34,7 +34,7 @@ from core.models import (
     model_max_length,
     resolve_device,
 )
-from core.progress import Progress
+from core.progress import ComputationCancelled, Progress
 from core.scoring import predict_logits_encoded, predictions_table
 from core.uncertainty import softmax
 
@@ -45,7 +45,7 @@ SELECTION_METRICS = ("macro_f1", "accuracy", "nll")
 _LOSS_WINDOW = 20
 
 
-class TrainingCancelled(RuntimeError):
+class TrainingCancelled(ComputationCancelled):
     """Raised when ``should_stop`` returned true between two steps."""
 
 

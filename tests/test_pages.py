@@ -230,3 +230,114 @@ def test_language_switch(workspace):
     assert not app.exception
     assert app.header[0].value == t("data.title", language="zh")
     assert app.query_params["lang"] in ("zh", ["zh"])
+
+
+# ---------------------------------------------------------------- uncertainty methods on Explore
+
+
+def _comparison_table(app):
+    method = t("metric.method")
+    tables = [frame.value for frame in app.dataframe if method in frame.value.columns and t("metric.nll") in frame.value.columns]
+    assert len(tables) == 1
+    return tables[0]
+
+
+def test_explore_method_controls(workspace, finished_run):
+    app = open_page("pages/explore.py")
+
+    assert not app.exception
+    assert app.selectbox(key="explore.method").value == "mc_dropout"
+    assert app.number_input(key="explore.passes").value == 10
+    assert app.slider(key="explore.coverage").value == pytest.approx(0.9)
+    assert app.number_input(key="explore.bins").value == 15
+    assert _comparison_table(app)[t("metric.method")].tolist() == [
+        f"{t('method.softmax')} (T=1)"
+    ]
+
+
+def test_explore_computes_method_in_job(workspace, finished_run):
+    app = open_page("pages/explore.py")
+    app.selectbox(key="explore.method").set_value("mc_dropout_head").run()
+    app.number_input(key="explore.passes").set_value(3).run()
+    app.button(key="explore.compute").click().run()
+
+    job_id = app.query_params.get("uncertainty_job")
+    job_id = job_id[0] if isinstance(job_id, list) else job_id
+    assert not app.exception
+    assert job_id
+    job = jobs.wait(workspace, job_id, timeout=300)
+    assert job.state == "succeeded", job.error
+
+    app.run()
+    table = _comparison_table(app)
+    assert not app.exception
+    assert len(table) == 2
+    assert table[t("metric.method")].iloc[1].startswith(t("method.mc_dropout_head"))
+    assert table[t("metric.temperature")].notna().all()
+
+    app.selectbox(key="explore.score_source").set_value(app.selectbox(key="explore.score_source").options[2]).run()
+    assert not app.exception
+    assert app.selectbox(key="explore.sort").options[-1] == t("column.set_size")
+
+
+def test_explore_fits_temperature(workspace, finished_run):
+    app = open_page("pages/explore.py")
+    app.button(key="explore.fit_temperature").click().run()
+
+    assert not app.exception
+    assert (finished_run.run_dir / "calibration.json").is_file()
+    app.toggle(key="explore.apply_temperature").set_value(True).run()
+    assert not app.exception
+
+
+def test_explore_rejects_ensemble_without_members(workspace, finished_run):
+    app = open_page("pages/explore.py")
+    app.selectbox(key="explore.method").set_value("ensemble").run()
+
+    assert not app.exception
+    assert t("uncertainty.no_members") in [info.value for info in app.info]
+
+
+def test_dynamic_uncertainty_keys_exist():
+    from core.calibration import CONFORMAL_SCORES
+    from core.comparison import SCORE_DIRECTIONS
+    from core.methods import DEFAULT_SCALES, METHODS
+    from ui.uncertainty_view import EXTRA_SCORE_COLUMNS, SUMMARY_COLUMNS
+
+    keys = [f"method.{name}" for name in METHODS]
+    keys += [f"score.{name}" for name in SCORE_DIRECTIONS]
+    keys += [f"metric.{name}" for name in SUMMARY_COLUMNS]
+    keys += [f"uncertainty.scale_{name}" for name in DEFAULT_SCALES]
+    keys += [f"uncertainty.scale_{name}_help" for name in DEFAULT_SCALES]
+    keys += [f"uncertainty.conformal_{name}" for name in CONFORMAL_SCORES]
+    keys += [f"column.{name}" for name in EXTRA_SCORE_COLUMNS]
+    keys += [f"jobs.{state}_restart" for state in ("cancelled", "interrupted")]
+    assert sorted(key for key in keys if key not in STRINGS) == []
+
+
+def _render_sample_spread(run_path, identity, position, text, class_names):
+    from ui.uncertainty_view import sample_spread
+
+    sample_spread(run_path, identity, position, text, class_names)
+
+
+def test_sample_spread_renders(workspace, finished_run):
+    from core import runs
+    from core.comparison import spec_identity
+    from core.methods import MethodSpec
+    from core.uncertainty_cache import compute_result, load_result
+
+    spec = MethodSpec("tta_word", passes=3, scale=0.3)
+    result = compute_result(finished_run.run_dir, spec, "test")
+    position = int(load_result(result)["position"].iloc[0])
+    text = runs.load_predictions(finished_run.run_dir)["text"].iloc[position]
+    app = AppTest.from_function(
+        _render_sample_spread,
+        args=(finished_run.run_dir, spec_identity(spec), position, text, ["neg", "pos"]),
+        default_timeout=APP_TIMEOUT,
+    )
+    app.run()
+
+    assert not app.exception
+    assert len(app.get("plotly_chart")) == 2
+    assert [expander.label for expander in app.expander] == [t("uncertainty.variants")]

@@ -229,6 +229,24 @@ STRINGS: dict[str, tuple[str, str]] = {
     "jobs.phase_score": ("scoring all rows", "为全部样本打分"),
     "jobs.phase_save": ("saving", "保存中"),
     "jobs.phase_done": ("done", "完成"),
+    "jobs.progress_steps": (
+        "{phase} · step {step}/{total} · about {eta} s left",
+        "{phase} · 第 {step}/{total} 步 · 约剩 {eta} 秒",
+    ),
+    "jobs.uncertainty_succeeded": (
+        "Finished: {method} on {rows:,} rows, {seconds:.0f} s from start to end.",
+        "已完成：{method}，共 {rows:,} 个样本，从开始到结束共 {seconds:.0f} 秒。",
+    ),
+    "jobs.interrupted_restart": (
+        "The job stopped unexpectedly ({reason}) at step {step} of {total}. Resume computes the unfinished "
+        "splits again from the start.",
+        "任务意外停止（{reason}），停在第 {step}/{total} 步。点击继续将从头重新计算未完成的数据划分。",
+    ),
+    "jobs.cancelled_restart": (
+        "The job was cancelled at step {step} of {total}. Resume computes the unfinished splits again from the "
+        "start.",
+        "任务已在第 {step}/{total} 步取消。点击继续将从头重新计算未完成的数据划分。",
+    ),
     "jobs.cancelling": ("Cancel requested: the job stops after the current step.", "已请求取消：任务将在当前步骤后停止。"),
     "jobs.succeeded": (
         "Finished: test accuracy {accuracy:.3f}, {seconds:.0f} s from start to end.",
@@ -285,7 +303,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "explore.recall": ("Recall", "召回率"),
     "explore.f1": ("F1", "F1"),
     "explore.support": ("Support", "样本数"),
-    "explore.samples": ("Samples", "样本"),
+    "explore.tab_samples": ("Samples", "样本"),
+    "explore.tab_methods": ("Compare uncertainty methods", "比较不确定性方法"),
+    "common.choose": ("Choose", "请选择"),
     "explore.split": ("Split", "数据划分"),
     "explore.label": ("Label", "标签"),
     "explore.predicted": ("Predicted", "预测"),
@@ -336,7 +356,208 @@ STRINGS: dict[str, tuple[str, str]] = {
         "confidence %{x:.2f}<br>accuracy %{y:.3f}<br>%{customdata} samples",
         "置信度 %{x:.2f}<br>准确率 %{y:.3f}<br>%{customdata} 个样本",
     ),
+    "explore.reliability_before": ("before temperature scaling", "温度缩放前"),
+    "explore.reliability_after": ("after temperature scaling", "温度缩放后"),
     "explore.mean_confidence": ("Confidence (top-class probability)", "置信度（最高类别概率）"),
+    # Uncertainty methods (Explore page)
+    "uncertainty.title": ("Uncertainty beyond softmax entropy", "超越 softmax 熵的不确定性"),
+    "uncertainty.intro": (
+        "Compute MC dropout, noise injection, text augmentation or an ensemble on one split, then compare "
+        "every computed method. Each computation runs as a background job and is stored with the run.",
+        "在一个数据划分上计算 MC Dropout、噪声注入、文本增强或集成，再比较所有已计算的方法。"
+        "每次计算都作为后台任务运行，结果随运行一起保存。",
+    ),
+    "uncertainty.method": ("Method", "方法"),
+    "uncertainty.method_help": (
+        "MC dropout samples dropout masks; the head-only variant runs the encoder once and samples only the "
+        "dropout before the classifier. Noise methods perturb the input embeddings or the weights. Augmentation "
+        "edits characters or words. An ensemble combines this run with other runs.",
+        "MC Dropout 对 dropout 掩码采样；“仅分类头”变体只运行一次编码器，只对分类层前的 dropout 采样。"
+        "噪声方法扰动输入嵌入或权重。文本增强编辑字符或词。集成把本运行与其他运行结合。",
+    ),
+    "uncertainty.split": ("Split to compute", "计算的数据划分"),
+    "uncertainty.passes": ("Passes (T)", "采样次数（T）"),
+    "uncertainty.passes_help": (
+        "Number of stochastic forward passes. More passes give steadier estimates, and the cost grows about "
+        "linearly with T.",
+        "随机前向传播的次数。次数越多估计越稳定，耗时约与 T 成正比。",
+    ),
+    "uncertainty.seed": ("Seed", "随机种子"),
+    "uncertainty.scale_embedding_noise": ("Noise scale (× embedding RMS)", "噪声尺度（× 嵌入均方根）"),
+    "uncertainty.scale_embedding_noise_help": (
+        "Standard deviation of the Gaussian noise added to each word embedding, relative to the root mean square "
+        "of the model's word-embedding matrix.",
+        "加到每个词嵌入上的高斯噪声标准差，以模型词嵌入矩阵的均方根为单位。",
+    ),
+    "uncertainty.scale_weight_noise": ("Noise scale (relative, per weight)", "噪声尺度（相对值，逐权重）"),
+    "uncertainty.scale_weight_noise_help": (
+        "Each weight is multiplied by 1 + scale × a standard normal draw in every pass. The original weights are "
+        "restored afterwards.",
+        "每次前向传播中每个权重乘以 1 + 尺度 × 标准正态随机数，结束后恢复原始权重。",
+    ),
+    "uncertainty.scale_tta_character": ("Edit probability per character", "每个字符的编辑概率"),
+    "uncertainty.scale_tta_character_help": (
+        "Each non-space character is swapped, deleted, preceded by a random letter or replaced with this "
+        "probability.",
+        "每个非空白字符以此概率被交换、删除、在其前插入随机字母或被替换。",
+    ),
+    "uncertainty.scale_tta_word": ("Edit probability per word", "每个词的编辑概率"),
+    "uncertainty.scale_tta_word_help": (
+        "Each word is dropped or swapped with the next one with this probability. At least one word is kept.",
+        "每个词以此概率被删除或与下一个词交换，至少保留一个词。",
+    ),
+    "uncertainty.members": ("Other runs in the ensemble", "集成中的其他运行"),
+    "uncertainty.members_help": (
+        "Finished runs with the same classes. This run is always a member.",
+        "类别相同的已完成运行。本运行始终是集成成员。",
+    ),
+    "uncertainty.no_members": (
+        "No other finished run has the same classes. Train more runs on the same data to build an ensemble.",
+        "没有其他类别相同的已完成运行。请在相同数据上训练更多运行以构建集成。",
+    ),
+    "uncertainty.allow_overlap": (
+        "Allow members that trained on rows this run holds out",
+        "允许成员包含本运行留出数据上训练过的样本",
+    ),
+    "uncertainty.allow_overlap_help": (
+        "Runs trained with another seed have another split, so they trained on some of this run's validation and "
+        "test rows. Their results are then optimistic.",
+        "用不同随机种子训练的运行有不同的数据划分，因此在本运行的部分验证集和测试集样本上训练过，结果会偏乐观。",
+    ),
+    "uncertainty.compute": ("Compute on the {split} split", "在{split}上计算"),
+    "uncertainty.cached": (
+        "These settings are already computed for the {split} split; computing again reuses the stored result.",
+        "这些设置已在{split}上计算过；再次计算会直接使用已保存的结果。",
+    ),
+    "uncertainty.submit_failed": ("The computation could not start. {error}", "计算无法开始。{error}"),
+    "uncertainty.job": ("Latest computation", "最近一次计算"),
+    "uncertainty.evaluation": ("Comparison settings", "比较设置"),
+    "uncertainty.bins": ("ECE bins", "ECE 分箱数"),
+    "uncertainty.bins_help": (
+        "Number of confidence bins for ECE, MCE and the reliability diagrams, both equal-width and equal-mass.",
+        "ECE、MCE 和可靠性图使用的置信度分箱数（等宽与等频分箱均适用）。",
+    ),
+    "uncertainty.coverage": ("Conformal coverage (1 − α)", "共形预测覆盖率（1 − α）"),
+    "uncertainty.coverage_help": (
+        "Prediction sets are calibrated on the validation split to contain the true class for at least this "
+        "share of rows.",
+        "预测集在验证集上校准，使其至少在这一比例的样本中包含真实类别。",
+    ),
+    "uncertainty.conformal_score": ("Conformal score", "共形评分"),
+    "uncertainty.conformal_score_help": (
+        "APS adds classes until their probability mass passes the threshold. RAPS also penalises classes beyond "
+        "the top one, which keeps sets smaller.",
+        "APS 按概率从高到低加入类别直到累计概率超过阈值；RAPS 还对排名靠后的类别加罚，使预测集更小。",
+    ),
+    "uncertainty.conformal_aps": ("APS", "APS"),
+    "uncertainty.conformal_raps": ("RAPS", "RAPS"),
+    "uncertainty.disagreement": ("Annotator disagreement below", "标注置信度低于此值视为分歧"),
+    "uncertainty.disagreement_help": (
+        "Rows whose annotator confidence is below this value count as rows annotators disagreed on. The "
+        "comparison reports how well each score ranks them first.",
+        "标注置信度低于此值的样本视为标注者存在分歧。比较表给出每个指标把这些样本排在前面的能力。",
+    ),
+    "uncertainty.comparison": ("Methods compared on the {split} split", "{split}上的方法比较"),
+    "uncertainty.no_labels": (
+        "The {split} split has no labelled rows, so there is nothing to compare.",
+        "{split}没有带标签的样本，无法比较。",
+    ),
+    "uncertainty.calibrated_on": (
+        "Temperature scaling and conformal sets are fitted on each method's results for the validation split.",
+        "温度缩放和共形预测集均在各方法的验证集结果上拟合。",
+    ),
+    "uncertainty.in_sample": (
+        "Here they are evaluated on the same rows, so the calibrated values are optimistic.",
+        "此处在同一批样本上评估，校准后的数值偏乐观。",
+    ),
+    "uncertainty.scores": ("Error detection and selective prediction", "错误检测与选择性预测"),
+    "uncertainty.risk_coverage": ("Risk–coverage curves, rows ranked by", "风险–覆盖率曲线，排序依据"),
+    "uncertainty.coverage_axis": ("Coverage (share of rows kept)", "覆盖率（保留样本的比例）"),
+    "uncertainty.risk_axis": ("Risk (error rate of the kept rows)", "风险（保留样本的错误率）"),
+    "uncertainty.detail_method": ("Reliability diagram of", "可靠性图所属方法"),
+    "uncertainty.reliability_before": (
+        "Before temperature scaling: ECE {ece:.4f} ({bins} equal-width bins).",
+        "温度缩放前：ECE {ece:.4f}（{bins} 个等宽分箱）。",
+    ),
+    "uncertainty.reliability_after": (
+        "After temperature scaling with T = {temperature:.3f}: ECE {ece:.4f}.",
+        "温度缩放（T = {temperature:.3f}）后：ECE {ece:.4f}。",
+    ),
+    "uncertainty.no_after": (
+        "No temperature was fitted: this method has no labelled validation results.",
+        "未拟合温度：该方法没有带标签的验证集结果。",
+    ),
+    "uncertainty.sample_source": ("Extra per-sample scores from", "附加的逐样本指标来自"),
+    "uncertainty.sample_source_help": (
+        "Adds the chosen method's entropy, expected entropy, mutual information, variation ratio and conformal set "
+        "size to the table, to sort and filter by.",
+        "在表格中加入所选方法的熵、期望熵、互信息、变异比和共形预测集大小，可用于排序和筛选。",
+    ),
+    "uncertainty.source_none": ("none", "无"),
+    "uncertainty.not_computed": (
+        "The chosen method has no result for this sample's split.",
+        "所选方法在该样本所属的数据划分上没有结果。",
+    ),
+    "uncertainty.spread": ("Class probabilities over the {passes} passes", "{passes} 次采样中的各类别概率"),
+    "uncertainty.decomposition": ("Total entropy {total:.3f} nats, split", "总熵 {total:.3f} nats 的分解"),
+    "uncertainty.aleatoric": ("Expected entropy (aleatoric)", "期望熵（偶然不确定性）"),
+    "uncertainty.epistemic": ("Mutual information (epistemic)", "互信息（认知不确定性）"),
+    "uncertainty.nats": ("nats", "nats"),
+    "uncertainty.variants": ("Augmented texts scored for this sample", "为该样本打分的增强文本"),
+    "method.softmax": ("Softmax, one pass", "Softmax（单次前向）"),
+    "method.mc_dropout": ("MC dropout", "MC Dropout"),
+    "method.mc_dropout_head": ("MC dropout, head only (cheap)", "MC Dropout（仅分类头，低开销）"),
+    "method.embedding_noise": ("Noise on input embeddings", "输入嵌入加噪"),
+    "method.weight_noise": ("Noise on weights", "权重扰动"),
+    "method.tta_character": ("Augmentation: character noise", "文本增强：字符噪声"),
+    "method.tta_word": ("Augmentation: word noise", "文本增强：词级噪声"),
+    "method.ensemble": ("Deep ensemble of runs", "深度集成（多个运行）"),
+    "score.entropy": ("Entropy", "熵"),
+    "score.confidence": ("Confidence (top-class probability)", "置信度（最高类别概率）"),
+    "score.margin": ("Margin", "概率差"),
+    "score.expected_entropy": ("Expected entropy (aleatoric)", "期望熵（偶然不确定性）"),
+    "score.mutual_information": ("Mutual information (epistemic)", "互信息（认知不确定性）"),
+    "score.variation_ratio": ("Variation ratio", "变异比"),
+    "score.set_size": ("Conformal set size", "共形预测集大小"),
+    "metric.method": ("Method", "方法"),
+    "metric.rows": ("Rows", "行数"),
+    "metric.accuracy": ("Accuracy", "准确率"),
+    "metric.nll": ("NLL", "负对数似然"),
+    "metric.brier": ("Brier score", "Brier 分数"),
+    "metric.ece": ("ECE ({bins} equal-width bins)", "ECE（{bins} 个等宽分箱）"),
+    "metric.ece_equal_mass": ("ECE ({bins} equal-mass bins)", "ECE（{bins} 个等频分箱）"),
+    "metric.mce": ("MCE ({bins} equal-width bins)", "MCE（{bins} 个等宽分箱）"),
+    "metric.temperature": ("Temperature T", "温度 T"),
+    "metric.nll_scaled": ("NLL after temperature scaling", "温度缩放后的负对数似然"),
+    "metric.ece_scaled": ("ECE after temperature scaling ({bins} bins)", "温度缩放后的 ECE（{bins} 个分箱）"),
+    "metric.coverage": ("Coverage ({target:.0%} requested)", "覆盖率（目标 {target:.0%}）"),
+    "metric.mean_set_size": ("Mean set size", "平均预测集大小"),
+    "metric.score": ("Score", "不确定性指标"),
+    "metric.auroc": ("AUROC, errors", "AUROC（识别错误）"),
+    "metric.auprc": ("AUPRC, errors", "AUPRC（识别错误）"),
+    "metric.aurc": ("AURC", "AURC"),
+    "metric.selective_accuracy": ("Accuracy at {coverage:.0%} coverage", "{coverage:.0%} 覆盖率下的准确率"),
+    "metric.disagreement_auroc": (
+        "AUROC, annotator confidence below {threshold:.2f}",
+        "AUROC（标注置信度低于 {threshold:.2f}）",
+    ),
+    "calibration.fit": ("Fit temperature scaling on the validation split", "在验证集上拟合温度缩放"),
+    "calibration.refit": ("Fit temperature scaling again", "重新拟合温度缩放"),
+    "calibration.fitted": (
+        "Temperature T = {temperature:.3f}, fitted on {rows:,} validation rows: NLL {before:.4f} → {after:.4f}.",
+        "温度 T = {temperature:.3f}，在 {rows:,} 个验证集样本上拟合：负对数似然 {before:.4f} → {after:.4f}。",
+    ),
+    "calibration.not_fitted": (
+        "No temperature has been fitted for this run yet.",
+        "此运行尚未拟合温度缩放。",
+    ),
+    "calibration.apply": ("Show temperature-scaled probabilities", "显示温度缩放后的概率"),
+    "calibration.apply_help": (
+        "Divides the logits by T in the table, the histogram and the reliability diagram. The predicted class "
+        "does not change.",
+        "在表格、直方图和可靠性图中把 logits 除以 T。预测类别不变。",
+    ),
+    "calibration.failed": ("Temperature scaling failed. {error}", "温度缩放失败。{error}"),
     # Table columns
     "column.id": ("Id", "ID"),
     "column.text": ("Text", "文本"),
@@ -349,6 +570,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "column.correct": ("Correct", "是否正确"),
     "column.split": ("Split", "数据划分"),
     "column.annotator_confidence": ("Annotator confidence", "标注置信度"),
+    "column.method_entropy": ("Entropy of the method's mean", "所选方法平均概率的熵"),
+    "column.expected_entropy": ("Expected entropy", "期望熵"),
+    "column.mutual_information": ("Mutual information", "互信息"),
+    "column.variation_ratio": ("Variation ratio", "变异比"),
+    "column.set_size": ("Conformal set size", "共形预测集大小"),
 }
 
 

@@ -47,8 +47,25 @@ def _curves(points: list[dict]) -> tuple[go.Figure | None, go.Figure | None]:
             )
         validation_figure.update_layout(xaxis_title=t("jobs.epoch"), yaxis_title=t("jobs.validation_score"),
                                         height=260, margin=dict(t=10, b=10, l=10, r=10),
-                                        legend=dict(orientation="h", yanchor="bottom", y=1.02))
+                                        legend=dict(orientation="h", yanchor="top", y=-0.3))
     return loss_figure, validation_figure
+
+
+def _render_curves(job_id: str) -> None:
+    loss_figure, validation_figure = _curves(registry().points(job_id))
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**{t('jobs.loss_curve')}**")
+        if loss_figure is not None:
+            st.plotly_chart(loss_figure, width="stretch")
+        else:
+            st.caption(t("jobs.no_points"))
+    with right:
+        st.markdown(f"**{t('jobs.validation_curve')}**")
+        if validation_figure is not None:
+            st.plotly_chart(validation_figure, width="stretch")
+        else:
+            st.caption(t("jobs.no_validation"))
 
 
 def _render(job_id: str) -> None:
@@ -85,7 +102,7 @@ def _render(job_id: str) -> None:
     elif job.state == "running":
         eta = progress.get("eta_seconds")
         text = t(
-            "jobs.progress",
+            "jobs.progress" if job.kind == "train" else "jobs.progress_steps",
             phase=t(f"jobs.phase_{progress.get('phase', 'prepare')}"),
             step=step,
             total=total,
@@ -95,6 +112,15 @@ def _render(job_id: str) -> None:
         st.progress(min(1.0, step / total) if total else 0.0, text=text)
         if job.cancel_requested:
             st.warning(t("jobs.cancelling"))
+    elif job.state == "succeeded" and job.kind == "uncertainty":
+        st.success(
+            t(
+                "jobs.uncertainty_succeeded",
+                method=t(f"method.{job.result.get('method', 'softmax')}"),
+                rows=sum(split.get("rows", 0) for split in job.result.get("splits", {}).values()),
+                seconds=(job.ended_at or 0) - (job.started_at or 0),
+            )
+        )
     elif job.state == "succeeded":
         result = job.result
         st.success(
@@ -110,24 +136,12 @@ def _render(job_id: str) -> None:
             with st.expander(t("jobs.traceback")):
                 st.code(job.traceback, language="text")
     elif job.state in ("interrupted", "cancelled"):
-        st.warning(
-            t(f"jobs.{job.state}_explained", reason=job.state_reason or "", step=step, total=total)
-        )
+        # A training job resumes from its checkpoint; other kinds start the unfinished part again.
+        key = f"jobs.{job.state}_explained" if job.kind == "train" else f"jobs.{job.state}_restart"
+        st.warning(t(key, reason=job.state_reason or "", step=step, total=total))
 
-    loss_figure, validation_figure = _curves(registry().points(job.id))
-    left, right = st.columns(2)
-    with left:
-        st.markdown(f"**{t('jobs.loss_curve')}**")
-        if loss_figure is not None:
-            st.plotly_chart(loss_figure, width="stretch")
-        else:
-            st.caption(t("jobs.no_points"))
-    with right:
-        st.markdown(f"**{t('jobs.validation_curve')}**")
-        if validation_figure is not None:
-            st.plotly_chart(validation_figure, width="stretch")
-        else:
-            st.caption(t("jobs.no_validation"))
+    if job.kind == "train":
+        _render_curves(job.id)
 
     with st.expander(t("jobs.details")):
         details = {
@@ -142,7 +156,7 @@ def _render(job_id: str) -> None:
         for name, value in sorted(job.versions.items()):
             details[name] = str(value)
         st.table(pd.DataFrame({t("explore.field"): list(details), t("explore.value"): list(details.values())}))
-        st.json(job.config.get("train", {}), expanded=False)
+        st.json(job.config.get("train", job.config), expanded=False)
     st.markdown(f"**{t('jobs.log')}**")
     st.code("\n".join(registry().log_tail(job.id, 15)) or t("jobs.no_log"), language="text")
 
