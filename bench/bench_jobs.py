@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import signal
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import machine_line  # noqa: E402
 from core import data as data_module  # noqa: E402
 from core import jobs  # noqa: E402
 from core.checkpoint import latest_checkpoint  # noqa: E402
@@ -38,16 +38,6 @@ from core.training import TrainConfig, fine_tune  # noqa: E402
 
 SECTION_START = "<!-- bench_jobs:start -->"
 SECTION_END = "<!-- bench_jobs:end -->"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _measure_overhead(dataset, config: TrainConfig, root: Path) -> tuple[float, float]:
@@ -118,7 +108,7 @@ def main() -> int:
         "## Background jobs against inline training",
         "",
         f"Demo corpus, stratified sample of {args.rows} rows, {args.epochs} epochs, built-in model, CPU. "
-        f"Measured {date.today().isoformat()} on {platform.platform()}, {_cpu_model()}, {os.cpu_count()} cores "
+        f"Measured {date.today().isoformat()} on {machine_line()} "
         "(a shared machine: expect a few percent of noise).",
         "",
         "| measurement | value |",

@@ -14,9 +14,11 @@ Training throughput counts optimizer steps only: it excludes model loading, toke
 and every evaluation, for both tools. Results are printed and written into sections of a
 Markdown page (``--output``); rerunning one section replaces only that section.
 
-Run from the repository root::
+On a shared machine, ``--repeats 2`` alternates the tools and keeps each one's fastest
+run, and ``--wait-idle SECONDS`` waits for other processes to go quiet before each timed
+run. Run from the repository root::
 
-    .venv/bin/python bench/bench_train_score.py --output docs/benchmarks.md
+    .venv/bin/python bench/bench_train_score.py --repeats 2 --wait-idle 600 --output docs/benchmarks.md
     .venv/bin/python bench/bench_train_score.py --no-throughput --quality --output docs/benchmarks.md
 """
 
@@ -46,6 +48,9 @@ import transformers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+
+from bench.cpu_contention import CpuSample, cpu_sample, other_cpu_share, wait_for_idle  # noqa: E402
+from bench.machine import cpu_model  # noqa: E402
 
 from core import data as data_module  # noqa: E402
 from core import resources  # noqa: E402
@@ -82,20 +87,30 @@ with a new 2-class head; batch size 32 and max_length 128 everywhere.
 - **Scoring throughput**: `core.scoring.predict_logits` (batch size 32) against
   `transformers.pipeline("text-classification", top_k=None)` called as
   `pipe(texts, truncation=True, max_length=128)` with its default batch size, on the test
-  split, with the model fine-tuned by `core` above. Both time tokenization and the forward
-  passes; each gets one untimed warm-up call on 32 texts first.
+  split, with the model fine-tuned by `core` above. Both timings include tokenization and the
+  forward passes, and each tool gets one untimed warm-up call on 32 texts first.
 - **Quality**: the default recipe (`TrainConfig()`: 3 epochs, learning rate 1e-4, the
   validation-best epoch kept) on the same split.
 
-Timings come from a shared machine where other processes may run at the same time, so they
-vary between runs; the two tools of each comparison run back to back in one process.
+Timings come from a shared 2-core machine where other people's processes (test suites,
+other benchmarks) run at the same time, so they vary between runs. The two tools of each
+comparison run back to back in one process, alternating when `--repeats` is above 1, and
+each tool's fastest run is kept. The "CPU used by other processes" column is the share of the
+machine's CPU time, read from `/proc/stat`, that processes other than the benchmark used
+during that measurement. Anything well above 0% means the measurement was slowed down,
+and a ratio measured while only one of the two tools was slowed is not reliable.
 
 Rerun from the repository root:
 
 ```
-.venv/bin/python bench/bench_train_score.py --output docs/benchmarks.md
+.venv/bin/python bench/bench_train_score.py --repeats 2 --wait-idle 600 --output docs/benchmarks.md
 .venv/bin/python bench/bench_train_score.py --no-throughput --quality --output docs/benchmarks.md
 ```
+
+`--rows N` keeps N MR rows (stratified, seeded) before the split, for a quicker run;
+`--skip-trainer` leaves out the Trainer run. To see where the time goes,
+`.venv/bin/python bench/profile_steps.py` times the forward pass, backward pass, gradient
+clipping and optimizer step on each tool's batches, and scoring at batch size 32 and 1.
 """
 
 
@@ -110,11 +125,23 @@ class ToolResult:
     rows: int
     seconds: float
     accuracy: float | None = None
+    other_cpu: float | None = None
     extra: dict = field(default_factory=dict)
 
     @property
     def samples_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def other_cpu_text(self) -> str:
+        return "unknown" if self.other_cpu is None else f"{100 * self.other_cpu:.0f}%"
+
+
+def fastest(results: list[ToolResult]) -> ToolResult:
+    """Return the run with the shortest time, because other processes can only slow a run down."""
+    best = min(results, key=lambda result: result.seconds)
+    best.extra["all_runs"] = [(result.samples_per_second, result.other_cpu_text) for result in results]
+    return best
 
 
 @dataclass
@@ -160,16 +187,20 @@ def split_rows(prepared: pd.DataFrame, split: str) -> pd.DataFrame:
 def train_with_core(dataset: pd.DataFrame, config: TrainConfig, run_dir: Path, prepared: pd.DataFrame) -> ToolResult:
     """Fine-tune with ``core.training.fine_tune`` and time its optimizer steps.
 
-    The step time is the ``elapsed_seconds`` of the last ``train`` progress event: it runs
-    from the first optimizer step to the end of the last one, so it excludes model loading,
-    tokenization and the validation pass that ``fine_tune`` runs after each epoch.
+    The step time is the ``elapsed_seconds`` of the last ``train`` progress event. It runs
+    from the start of the first optimizer step to the end of the last one, so it excludes
+    model loading, tokenization and the validation pass that ``fine_tune`` runs after each epoch.
     """
     train_events: list[Progress] = []
+    samples: dict[str, CpuSample | None] = {}
 
     def record(event: Progress) -> None:
         if event.phase == "train":
             train_events.append(event)
+        elif event.phase == "evaluate" and "end" not in samples:
+            samples["end"] = cpu_sample()
 
+    samples["start"] = cpu_sample()
     result = fine_tune(dataset, config, output_dir=run_dir, progress=record)
     metrics = result.metrics
     check_same_split(run_dir, prepared)
@@ -179,6 +210,8 @@ def train_with_core(dataset: pd.DataFrame, config: TrainConfig, run_dir: Path, p
         rows=train_rows * config.epochs,
         seconds=train_events[-1].elapsed_seconds,
         accuracy=metrics["splits"]["test"]["accuracy"],
+        # Covers model loading and tokenization too, a few seconds next to the training steps.
+        other_cpu=other_cpu_share(samples["start"], samples.get("end")),
         extra={
             "validation_accuracy": metrics["splits"]["validation"]["accuracy"],
             "train_seconds_with_validation": metrics["train_seconds"],
@@ -277,9 +310,11 @@ def train_with_trainer(prepared: pd.DataFrame, config: TrainConfig, output_dir: 
     )
     logger.info("Trainer: optimizer %s, %d train rows", getattr(arguments.optim, "value", arguments.optim), len(train_rows))
 
+    cpu_start = cpu_sample()
     started = time.perf_counter()
     train_output = trainer.train()
     seconds = time.perf_counter() - started
+    cpu_end = cpu_sample()
 
     lengths = np.array([len(row["input_ids"]) for row in train_rows], dtype=np.int64)
     widths = np.array(collator.widths, dtype=np.int64)
@@ -293,6 +328,7 @@ def train_with_trainer(prepared: pd.DataFrame, config: TrainConfig, output_dir: 
         rows=len(train_rows) * config.epochs,
         seconds=seconds,
         accuracy=test.metrics["test_accuracy"],
+        other_cpu=other_cpu_share(cpu_start, cpu_end),
         extra={
             "validation_accuracy": validation["eval_accuracy"],
             "trainer_train_samples_per_second": train_output.metrics.get("train_samples_per_second"),
@@ -305,38 +341,60 @@ def train_with_trainer(prepared: pd.DataFrame, config: TrainConfig, output_dir: 
 # --------------------------------------------------------------------------- scoring
 
 
-def score_with_core(model, tokenizer, texts: list[str]) -> tuple[ToolResult, np.ndarray]:
-    """Time ``predict_logits`` (tokenization included) and return its predicted class ids."""
-    predict_logits(model, tokenizer, texts[:BATCH_SIZE], max_length=MAX_LENGTH, batch_size=BATCH_SIZE)
+def timed(tool: str, rows: int, function, *args, **kwargs):
+    """Call ``function`` and return its result with a :class:`ToolResult` of its wall time."""
+    cpu_start = cpu_sample()
     started = time.perf_counter()
-    logits = predict_logits(model, tokenizer, texts, max_length=MAX_LENGTH, batch_size=BATCH_SIZE)  # (N, K)
+    output = function(*args, **kwargs)
     seconds = time.perf_counter() - started
-    return ToolResult("core predict_logits", len(texts), seconds), logits.argmax(axis=1)
+    return output, ToolResult(tool, rows, seconds, other_cpu=other_cpu_share(cpu_start, cpu_sample()))
 
 
-def score_with_pipeline(model, tokenizer, texts: list[str]) -> tuple[ToolResult, np.ndarray]:
-    """Time ``pipeline("text-classification")`` as users call it and return its predicted class ids."""
-    pipe = transformers.pipeline("text-classification", model=model, tokenizer=tokenizer, top_k=None, device=-1)
-    pipe(texts[:BATCH_SIZE], truncation=True, max_length=MAX_LENGTH)
-    started = time.perf_counter()
-    outputs = pipe(texts, truncation=True, max_length=MAX_LENGTH)
-    seconds = time.perf_counter() - started
+def pipeline_class_ids(outputs: list[list[dict]], model) -> np.ndarray:
+    """Return the top class id of each pipeline output, an int64 array of shape (N,)."""
     label2id = {str(name): int(index) for name, index in model.config.label2id.items()}
     # With top_k=None each output lists every class, highest score first.
-    predicted = np.array([label2id[scores[0]["label"]] for scores in outputs], dtype=np.int64)
-    return ToolResult("transformers pipeline", len(texts), seconds), predicted
+    return np.array([label2id[scores[0]["label"]] for scores in outputs], dtype=np.int64)
 
 
-def run_scoring(run_dir: Path, prepared: pd.DataFrame) -> tuple[list[ToolResult], float, list[PaddingStats]]:
-    """Score the test split with both tools on the model in ``run_dir/model``; return results and agreement."""
+def run_scoring(
+    run_dir: Path, prepared: pd.DataFrame, *, repeats: int, wait_seconds: float
+) -> tuple[list[ToolResult], float, list[PaddingStats]]:
+    """Score the test split with both tools on the model in ``run_dir/model``.
+
+    Both tools get one untimed warm-up call on ``BATCH_SIZE`` texts, then run ``repeats``
+    times in turn. The fastest run of each is kept.
+
+    Returns:
+        The core and pipeline results, the share of texts whose predicted classes agree,
+        and the padding each tool's batches carried.
+    """
     model, tokenizer = load_classifier(run_dir / "model")
     test = split_rows(prepared, "test")
     texts = test[data_module.TEXT_COLUMN].tolist()
     label_index = {name: index for index, name in enumerate(data_module.label_names(prepared[data_module.LABEL_COLUMN]))}
     label_ids = test[data_module.LABEL_COLUMN].map(label_index).to_numpy()
+    pipe = transformers.pipeline("text-classification", model=model, tokenizer=tokenizer, top_k=None, device=-1)
 
-    core_result, core_predicted = score_with_core(model, tokenizer, texts)
-    pipeline_result, pipeline_predicted = score_with_pipeline(model, tokenizer, texts)
+    def score_core():
+        return predict_logits(model, tokenizer, texts, max_length=MAX_LENGTH, batch_size=BATCH_SIZE)  # (N, K)
+
+    def score_pipeline():
+        return pipe(texts, truncation=True, max_length=MAX_LENGTH)
+
+    predict_logits(model, tokenizer, texts[:BATCH_SIZE], max_length=MAX_LENGTH, batch_size=BATCH_SIZE)
+    pipe(texts[:BATCH_SIZE], truncation=True, max_length=MAX_LENGTH)
+    core_runs, pipeline_runs = [], []
+    for _ in range(repeats):
+        wait_for_idle(wait_seconds)
+        logits, result = timed("core predict_logits", len(texts), score_core)
+        core_runs.append(result)
+        outputs, result = timed("transformers pipeline", len(texts), score_pipeline)
+        pipeline_runs.append(result)
+    core_result, pipeline_result = fastest(core_runs), fastest(pipeline_runs)
+
+    core_predicted = logits.argmax(axis=1)
+    pipeline_predicted = pipeline_class_ids(outputs, model)
     core_result.accuracy = float((core_predicted == label_ids).mean())
     pipeline_result.accuracy = float((pipeline_predicted == label_ids).mean())
     agreement = float((core_predicted == pipeline_predicted).mean())
@@ -356,9 +414,12 @@ def run_scoring(run_dir: Path, prepared: pd.DataFrame) -> tuple[list[ToolResult]
 def run_quality(dataset: pd.DataFrame, run_dir: Path, seed: int) -> dict:
     """Train the default recipe on the full split and return its per-epoch and test metrics."""
     config = TrainConfig(seed=seed)
+    cpu_start = cpu_sample()
     result = fine_tune(dataset, config, output_dir=run_dir)
+    other_cpu = other_cpu_share(cpu_start, cpu_sample())
     metrics = result.metrics
     return {
+        "other_cpu": other_cpu,
         "config": config,
         "rows": metrics["rows"],
         "history": [
@@ -383,17 +444,10 @@ def run_quality(dataset: pd.DataFrame, run_dir: Path, seed: int) -> dict:
 
 
 def machine_line() -> str:
-    cpu_model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """Return the platform, CPU, thread count, library versions and the current date on one line."""
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        f"{platform.platform()}; CPU: {cpu_model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; "
+        f"{platform.platform()}; CPU: {cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; "
         f"torch {torch.__version__}, transformers {transformers.__version__}; {date}"
     )
 
@@ -409,21 +463,24 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def comparison_rows(ours: ToolResult, reference: ToolResult | None, target: float) -> list[list[str]]:
-    rows = [[ours.tool, f"{ours.rows:,}", f"{ours.seconds:.1f}", f"{ours.samples_per_second:.1f}", format_accuracy(ours.accuracy), ""]]
+    rows = [result_row(ours, "")]
     if reference is not None:
         ratio = ours.samples_per_second / reference.samples_per_second
-        rows[0][-1] = f"{ratio:.2f}x (target >= {target:g}x)"
-        rows.append(
-            [
-                reference.tool,
-                f"{reference.rows:,}",
-                f"{reference.seconds:.1f}",
-                f"{reference.samples_per_second:.1f}",
-                format_accuracy(reference.accuracy),
-                "1.00x",
-            ]
-        )
+        rows[0][-2] = f"{ratio:.2f}x (target >= {target:g}x)"
+        rows.append(result_row(reference, "1.00x"))
     return rows
+
+
+def result_row(result: ToolResult, ratio: str) -> list[str]:
+    return [
+        result.tool,
+        f"{result.rows:,}",
+        f"{result.seconds:.1f}",
+        f"{result.samples_per_second:.1f}",
+        format_accuracy(result.accuracy),
+        ratio,
+        result.other_cpu_text,
+    ]
 
 
 def padding_rows(stats: list[PaddingStats]) -> list[list[str]]:
@@ -434,11 +491,31 @@ def padding_rows(stats: list[PaddingStats]) -> list[list[str]]:
 
 
 PADDING_HEADER = ["tool", "batches", "mean padded length per batch (tokens)", "tokens incl. padding", "padding share"]
-RESULT_HEADER = ["tool", "samples", "seconds", "samples/s", "test accuracy", "ours / reference"]
+RESULT_HEADER = ["tool", "samples", "seconds", "samples/s", "test accuracy", "ours / reference", "CPU used by other processes"]
+
+
+def runs_note(results: list[ToolResult]) -> str:
+    """Describe the samples/s of every run behind each result, for results kept by :func:`fastest`."""
+    runs = [result.extra.get("all_runs", [(result.samples_per_second, result.other_cpu_text)]) for result in results]
+    if max(len(values) for values in runs) < 2:
+        return "One run per tool."
+    listed = "; ".join(
+        f"{result.tool} {', '.join(f'{speed:.1f} ({other})' for speed, other in values)}"
+        for result, values in zip(results, runs)
+    )
+    return (
+        f"Fastest of {len(runs[0])} alternating runs per tool; samples/s of every run, with the CPU share "
+        f"other processes used during it: {listed}."
+    )
 
 
 def throughput_section(
-    training: list[ToolResult], scoring: list[ToolResult], agreement: float, padding: list[PaddingStats], rows_note: str
+    training: list[ToolResult],
+    scoring: list[ToolResult],
+    agreement: float,
+    padding: list[PaddingStats],
+    rows_note: str,
+    command: str,
 ) -> str:
     ours_training = training[0]
     trainer = training[1] if len(training) > 1 else None
@@ -446,6 +523,8 @@ def throughput_section(
         "## Throughput: core against transformers",
         "",
         f"Machine: {machine_line()}.",
+        "",
+        f"Command: `{command}`",
         "",
         f"### Training, one epoch ({rows_note})",
         "",
@@ -456,13 +535,15 @@ def throughput_section(
         + (f", Trainer {format_accuracy(trainer.extra['validation_accuracy'])}" if trainer else "")
         + ". `fine_tune`'s own `train_seconds`, which includes its validation pass, was "
         f"{ours_training.extra['train_seconds_with_validation']:.1f} s."
-        + (f" The Trainer used the optimizer `{trainer.extra['optimizer']}` (its default here)." if trainer else ""),
+        + (f" The Trainer used the optimizer `{trainer.extra['optimizer']}` (its default here)." if trainer else "")
+        + f" {runs_note(training)}",
         "",
         f"### Scoring the test split ({scoring[0].rows:,} sentences)",
         "",
         markdown_table(RESULT_HEADER, comparison_rows(scoring[0], scoring[1], SCORING_TARGET_RATIO)),
         "",
-        f"Predicted classes of the two tools agree on {100 * agreement:.2f}% of the test sentences.",
+        f"Predicted classes of the two tools agree on {100 * agreement:.2f}% of the test sentences. "
+        f"{runs_note(scoring)}",
         "",
         "### Padding of the batches each tool built",
         "",
@@ -471,7 +552,7 @@ def throughput_section(
     return "\n".join(parts)
 
 
-def quality_section(quality: dict) -> str:
+def quality_section(quality: dict, command: str) -> str:
     config: TrainConfig = quality["config"]
     rows = quality["rows"]
     history_rows = [
@@ -483,6 +564,8 @@ def quality_section(quality: dict) -> str:
         "",
         f"Machine: {machine_line()}.",
         "",
+        f"Command: `{command}`",
+        "",
         f"`TrainConfig()` defaults: {config.epochs} epochs, learning rate {config.learning_rate:g}, batch size "
         f"{config.batch_size}, max_length {config.max_length}, warm-up ratio {config.warmup_ratio:g}, weight decay "
         f"{config.weight_decay:g}, seed {config.seed}; {rows['train']:,} train / {rows['validation']:,} validation / "
@@ -493,7 +576,9 @@ def quality_section(quality: dict) -> str:
         f"Best epoch by validation macro F1: {quality['best_epoch']}. Test accuracy of that epoch: "
         f"**{format_accuracy(quality['test_accuracy'])}** (macro F1 {quality['test_macro_f1']:.4f}; target >= "
         f"{format_accuracy(QUALITY_TARGET_ACCURACY)}). Training took {quality['train_seconds']:.0f} s including the "
-        f"per-epoch validation passes ({quality['train_samples_per_second']:.1f} samples/s).",
+        f"per-epoch validation passes ({quality['train_samples_per_second']:.1f} samples/s); other processes used "
+        f"{'an unknown share' if quality['other_cpu'] is None else format(quality['other_cpu'], '.0%')} of the CPU "
+        "meanwhile.",
     ]
     return "\n".join(parts)
 
@@ -532,18 +617,64 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Rows of MR kept before the 80/10/10 split, as TrainConfig.max_rows (stratified, seeded) "
         "for the throughput section; default: all 10,662 rows, which gives 8,530 train rows.",
     )
+
     parser.add_argument("--skip-trainer", action="store_true", help="Skip the transformers Trainer run.")
     parser.add_argument("--no-throughput", action="store_true", help="Skip the training and scoring throughput section.")
     parser.add_argument("--quality", action="store_true", help="Also run the 3-epoch default recipe on the full split.")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="Runs per tool in the throughput section, alternating between the tools; the fastest run is kept.",
+    )
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="Before each timed run, wait up to this many seconds until other processes use under 10%% of the CPU.",
+    )
     parser.add_argument("--seed", type=int, default=0, help="Seed of the split, the head initialisation and the batch order.")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="Folder with rt-polarity.pos and rt-polarity.neg.")
     parser.add_argument("--output", type=Path, default=None, help="Markdown page to write the results into, e.g. docs/benchmarks.md.")
     args = parser.parse_args(argv)
+
     if args.rows is not None and args.rows < 10:
         parser.error(f"--rows must be at least 10; got {args.rows}.")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1; got {args.repeats}.")
+    if args.wait_idle < 0:
+        parser.error(f"--wait-idle must be 0 or more seconds; got {args.wait_idle}.")
     if args.no_throughput and not args.quality:
         parser.error("--no-throughput without --quality leaves nothing to run.")
     return args
+
+
+def command_line(argv: list[str] | None) -> str:
+    arguments = sys.argv[1:] if argv is None else argv
+    return " ".join([".venv/bin/python bench/bench_train_score.py", *arguments])
+
+
+def compare_training(
+    dataset: pd.DataFrame, prepared: pd.DataFrame, config: TrainConfig, scratch_dir: Path, args: argparse.Namespace
+) -> tuple[list[ToolResult], list[PaddingStats]]:
+    """Train one epoch with each tool ``args.repeats`` times, alternating, and keep each tool's fastest run."""
+    core_runs: list[ToolResult] = []
+    trainer_runs: list[ToolResult] = []
+    trainer_padding: PaddingStats | None = None
+    for repeat in range(1, args.repeats + 1):
+        wait_for_idle(args.wait_idle)
+        core_runs.append(train_with_core(dataset, config, scratch_dir / f"core-1-epoch-{repeat}", prepared))
+        if not args.skip_trainer:
+            wait_for_idle(args.wait_idle)
+            result, trainer_padding = train_with_trainer(prepared, config, scratch_dir / f"trainer-{repeat}")
+            trainer_runs.append(result)
+    training = [fastest(core_runs)]
+    padding = [core_padding(prepared, config)]
+    if trainer_runs:
+        training.append(fastest(trainer_runs))
+        padding.append(trainer_padding)
+    return training, padding
 
 
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -571,14 +702,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             logger.info("Split: %s", counts.to_dict())
 
-            run_dir = scratch_dir / "core-1-epoch"
-            training = [train_with_core(dataset, config, run_dir, prepared)]
-            padding = [core_padding(prepared, config)]
-            if not args.skip_trainer:
-                trainer_result, trainer_padding = train_with_trainer(prepared, config, scratch_dir / "trainer")
-                training.append(trainer_result)
-                padding.append(trainer_padding)
-            scoring, agreement, scoring_padding = run_scoring(run_dir, prepared)
+            training, padding = compare_training(dataset, prepared, config, scratch_dir, args)
+            run_dir = scratch_dir / "core-1-epoch-1"
+            scoring, agreement, scoring_padding = run_scoring(
+                run_dir, prepared, repeats=args.repeats, wait_seconds=args.wait_idle
+            )
             padding.extend(scoring_padding)
 
             print_table(f"Training, one epoch ({rows_note})", RESULT_HEADER, comparison_rows(training[0], training[1] if len(training) > 1 else None, TRAINING_TARGET_RATIO))
@@ -586,7 +714,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Predicted class agreement, core vs pipeline: {100 * agreement:.2f}%")
             print_table("Padding", PADDING_HEADER, padding_rows(padding))
             if args.output is not None:
-                update_page(args.output, "throughput", throughput_section(training, scoring, agreement, padding, rows_note))
+                section = throughput_section(training, scoring, agreement, padding, rows_note, command_line(argv))
+                update_page(args.output, "throughput", section)
 
         if args.quality:
             quality = run_quality(dataset, scratch_dir / "core-quality", args.seed)
@@ -597,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"Best epoch {quality['best_epoch']}; test accuracy {format_accuracy(quality['test_accuracy'])}")
             if args.output is not None:
-                update_page(args.output, "quality", quality_section(quality))
+                update_page(args.output, "quality", quality_section(quality, command_line(argv)))
     return 0
 
 
