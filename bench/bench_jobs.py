@@ -62,7 +62,8 @@ def _measure_detection(dataset, config: TrainConfig, root: Path) -> tuple[float,
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         current = registry.get(job.id)
-        if current.progress.get("phase") == "train" and current.progress.get("step", 0) > 5:
+        has_checkpoint = latest_checkpoint(registry.job_dir(job.id) / "checkpoint") is not None
+        if has_checkpoint and current.progress.get("phase") == "train":
             break
         time.sleep(0.2)
     os.kill(current.pid, signal.SIGKILL)

@@ -76,8 +76,12 @@ def save_checkpoint(
     scaler,
     best_state: dict[str, torch.Tensor] | None,
     state: dict,
+    best_is_current: bool = False,
 ) -> Path:
-    """Write a complete checkpoint and point ``latest.json`` at it; older checkpoints are removed."""
+    """Write a complete checkpoint and point ``latest.json`` at it; older checkpoints are removed.
+
+    ``best_is_current`` says that ``best_state`` equals the model's current weights.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     name = f"ckpt-{int(state['global_step']):08d}"
@@ -88,9 +92,13 @@ def save_checkpoint(
 
     save_file(_contiguous_cpu(model.state_dict()), staging / "model.safetensors")
     if best_state is not None:
+        # Hard links avoid rewriting unchanged weights: the best weights are either the
+        # current ones (right after an improving epoch) or those of the previous checkpoint.
         previous = latest_checkpoint(directory)
         previous_best = previous / "best.safetensors" if previous else None
-        if previous_best is not None and previous_best.exists() and state.get("best_unchanged_since_last", False):
+        if best_is_current:
+            os.link(staging / "model.safetensors", staging / "best.safetensors")
+        elif previous_best is not None and previous_best.exists() and state.get("best_unchanged_since_last", False):
             os.link(previous_best, staging / "best.safetensors")
         else:
             save_file(_contiguous_cpu(best_state), staging / "best.safetensors")

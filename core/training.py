@@ -271,14 +271,14 @@ def fine_tune(
             logger.info("Resumed from %s at epoch %d, step %d", found, loop["epoch"], loop["global_step"])
             emit(Progress(phase="prepare", message=f"Resumed from step {loop['global_step']} of {total_steps}"))
 
-    def save(reason: str) -> None:
+    def save(reason: str, *, best_is_current: bool = False) -> None:
         if checkpoint_dir is None:
             return
         emit(Progress(phase="train", step=loop["global_step"], total_steps=total_steps, epoch=loop["epoch"],
                       message=f"Writing checkpoint ({reason}) at step {loop['global_step']}"))
         checkpoint.save_checkpoint(
             Path(checkpoint_dir), model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-            best_state=best_state, state=loop,
+            best_state=best_state, state=loop, best_is_current=best_is_current,
         )
         loop["best_unchanged_since_last"] = True
 
@@ -380,7 +380,7 @@ def fine_tune(
         )
         loop.update(epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0, epoch_samples=0, train_seconds=elapsed_total)
         if epoch < config.epochs:
-            save("epoch end")
+            save("epoch end", best_is_current=improved)
             last_checkpoint = time.monotonic()
 
     train_seconds = loop["train_seconds"]
