@@ -80,7 +80,7 @@ def save_checkpoint(
 ) -> Path:
     """Write a complete checkpoint and point ``latest.json`` at it; older checkpoints are removed.
 
-    ``best_is_current`` says that ``best_state`` equals the model's current weights.
+    Set ``best_is_current`` when ``best_state`` equals the model's current weights.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

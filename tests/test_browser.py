@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PAGE_TIMEOUT = 120.0
-PAGES = ("data", "train", "explore", "jobs")
+# The Data page is the default page, which Streamlit serves at the root address.
+PAGES = ("", "train", "explore", "jobs")
 
 
 def _require_browser() -> None:
@@ -137,6 +138,7 @@ def test_page_renders_without_exception(browser, server, page):
     sidebar = browser.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar']").text
 
     assert _exceptions(browser) == []
+    assert "Page not found" not in browser.find_element(By.TAG_NAME, "body").text
     assert "Uncertainty Explorer" in sidebar  # the page ran inside app.py's shell
     assert "Jobs" in sidebar
 
