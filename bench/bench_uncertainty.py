@@ -51,7 +51,7 @@ from core.uncertainty import sampled_uncertainty_frame  # noqa: E402
 SECTION_START = "<!-- bench_uncertainty:start -->"
 SECTION_END = "<!-- bench_uncertainty:end -->"
 # The speed and quality results are parts of one section; each run replaces only its own part.
-PART_NAMES = ("speed", "quality")
+PART_NAMES = ("speed", "quality", "disagreement")
 MR_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "rt-polarity"
 WARM_UP_TEXTS = 32
 QUALITY_METHODS = tuple(method for method in METHODS if method != "ensemble")
@@ -170,13 +170,27 @@ def run_quality(args, device: torch.device) -> str:
             tables[split] = result_table(predictions, frame)
         evaluation = evaluate_method(tables["test"], tables["validation"], summary.labels, settings,
                                      passes=spec.passes)
-        entropy_auroc = evaluation.scores.set_index("score").loc["entropy", "auroc"]
+        scores = evaluation.scores.set_index("score")
+        entropy_auroc = scores.loc["entropy", "auroc"]
+        best_score = scores["auroc"].idxmax()
+        disagreement = scores["disagreement_auroc"] if "disagreement_auroc" in scores else None
+        extras = {
+            "best_score": best_score,
+            "best_auroc": scores.loc[best_score, "auroc"],
+            "disagreement_entropy": None if disagreement is None else disagreement.get("entropy"),
+            "disagreement_best": None if disagreement is None else disagreement.max(),
+        }
         result = evaluation.summary
-        rows.append((method, spec, result, entropy_auroc, seconds))
+        rows.append((method, spec, result, entropy_auroc, seconds, extras))
         print(f"{method}: accuracy {result['accuracy']:.4f}, NLL {result['nll']:.4f}, ECE {result['ece']:.4f} -> "
-              f"{result['ece_scaled']:.4f}, AUROC {entropy_auroc:.4f}, {seconds:.1f} s", flush=True)
+              f"{result['ece_scaled']:.4f}, AUROC {entropy_auroc:.4f} (best {extras['best_auroc']:.4f} by "
+              f"{best_score}), disagreement AUROC {extras['disagreement_entropy']}, {seconds:.1f} s", flush=True)
+    has_disagreement = any(
+        extras["disagreement_entropy"] is not None and extras["disagreement_entropy"] == extras["disagreement_entropy"]
+        for *_, extras in rows
+    )
     lines = [
-        "## Quality of the uncertainty methods on MR",
+        f"## Quality of the uncertainty methods on {summary.data or summary.id}",
         "",
         f"Run {summary.id}: test split ({rows[0][2]['rows']:,} rows{', first ' + str(args.limit) if args.limit else ''}); "
         "temperature fitted on the same method's validation results. ECE with 15 equal-width bins; AUROC of "
@@ -184,14 +198,18 @@ def run_quality(args, device: torch.device) -> str:
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {_machine(device)}.",
         "",
         "| method | settings | test accuracy | NLL | ECE | ECE after temperature scaling | temperature | "
-        "AUROC (errors) | seconds (test + validation) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "AUROC (errors), entropy | best AUROC (errors), score | "
+        + ("disagreement AUROC, entropy (confidence < 0.8) | " if has_disagreement else "")
+        + "seconds (test + validation) |",
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if has_disagreement else "") + "---|",
     ]
-    for method, spec, result, auroc, seconds in rows:
+    for method, spec, result, auroc, seconds, extras in rows:
         settings_text = f"T={spec.passes}" + (f", scale {spec.scale:g}" if spec.scale is not None else "")
+        disagreement_cell = f"{extras['disagreement_entropy']:.4f} | " if has_disagreement else ""
         lines.append(
             f"| {method} | {settings_text} | {result['accuracy']:.2%} | {result['nll']:.4f} | {result['ece']:.4f} | "
-            f"{result['ece_scaled']:.4f} | {result['temperature']:.3f} | {auroc:.4f} | {seconds:.1f} |"
+            f"{result['ece_scaled']:.4f} | {result['temperature']:.3f} | {auroc:.4f} | "
+            f"{extras['best_auroc']:.4f} ({extras['best_score']}) | {disagreement_cell}{seconds:.1f} |"
         )
     lines += ["", f"Rerun: `.venv/bin/python bench/bench_uncertainty.py --run {args.run} --quality "
                   "--output docs/benchmarks.md`."]
@@ -248,10 +266,14 @@ def main() -> int:
     if args.run is not None:
         runs.read_summary(args.run)
     device = resolve_device(args.device)
+    part = "speed"
+    if args.quality:
+        has_confidence = runs.load_predictions(args.run)[data_module.CONFIDENCE_COLUMN].notna().any() if args.run else False
+        part = "disagreement" if has_confidence else "quality"
     text = run_quality(args, device) if args.quality else run_speed(args, device)
     print(text)
     if args.output:
-        _write_part(args.output, "quality" if args.quality else "speed", text)
+        _write_part(args.output, part, text)
     return 0
 
 
