@@ -198,23 +198,29 @@ def test_mc_dropout_chunking_shapes(tiny_model, encoded):
     np.testing.assert_allclose(mc_probs.sum(axis=2), 1.0, rtol=0, atol=1e-6)
 
 
-def test_mc_dropout_only_dropout_trains(tiny_model, encoded):
-    modes = {}
+def test_dropout_active_swaps_and_restores(tiny_model):
+    originals = {name: module for name, module in tiny_model.named_modules() if isinstance(module, nn.Dropout)}
 
-    def record(module, _inputs, _output):
-        modes[module] = module.training
+    with dropout_active(tiny_model):
+        inside = dict(tiny_model.named_modules())
+        assert originals
+        assert not any(isinstance(inside[name], nn.Dropout) for name in originals)
+        assert [inside[name].p for name in originals] == [module.p for module in originals.values()]
+        assert not any(module.training for name, module in inside.items() if name not in originals)
 
-    handles = [module.register_forward_hook(record) for module in tiny_model.modules()]
-    try:
-        mc_dropout_probs(tiny_model, encoded, passes=2, batch_size=64, device=CPU)
-    finally:
-        for handle in handles:
-            handle.remove()
+    after = dict(tiny_model.named_modules())
+    assert all(after[name] is module for name, module in originals.items())
 
-    dropout_modes = [training for module, training in modes.items() if isinstance(module, nn.Dropout)]
-    other_modes = [training for module, training in modes.items() if not isinstance(module, nn.Dropout)]
-    assert dropout_modes and all(dropout_modes)
-    assert other_modes and not any(other_modes)
+
+def test_masked_dropout_rate_and_scale():
+    torch.manual_seed(0)
+    hidden = torch.ones(200_000)
+    with dropout_active(nn.Sequential(nn.Dropout(0.1))) as model:
+        dropped = model(hidden)
+
+    # 200,000 Bernoulli(0.1) draws: the standard error of the zeroed share is about 0.00067.
+    assert abs(float((dropped == 0).float().mean()) - 0.1) < 0.004
+    assert torch.allclose(dropped[dropped != 0], torch.full_like(dropped[dropped != 0], 1 / 0.9))
 
 
 def test_mc_dropout_restores_modes_and_grads(tiny_model, encoded):
@@ -243,8 +249,6 @@ def test_head_only_needs_bert_head():
 
 
 def test_head_only_spread_below_full(tiny_model, encoded):
-    with dropout_active(tiny_model):
-        assert all(module.training for module in tiny_model.modules() if isinstance(module, nn.Dropout))
     full = sampled_uncertainty(mc_dropout_probs(tiny_model, encoded, passes=20, batch_size=8, device=CPU))
     head = sampled_uncertainty(mc_dropout_head_probs(tiny_model, encoded, passes=20, batch_size=8, device=CPU))
 
