@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from core.vocabulary import VocabularyCoverage, vocabulary_coverage
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,16 @@ _TEXT_EXTENSIONS = {".txt", ".text", ""}
 _FASTTEXT_PREFIX = "__label__"
 _SNIFF_LINES = 200
 
+GB18030 = "gb18030"
+# Python codec names (after codecs.lookup) that GB18030 contains.
+_GB_CODECS = {"gb2312", "gbk", "gb18030"}
+# Share of a file's non-ASCII characters that must be GB2312 characters before detection
+# reads it as GB18030. Real Chinese text is nearly all GB2312 (rare names and emoji are the
+# exceptions); misread Windows-1252 text has almost none.
+GB2312_MIN_SHARE = 0.8
+_REPLACEMENT_CHARACTER = "\ufffd"
+_ASCII_RUNS = re.compile(r"[\x00-\x7f]+")
+
 
 class DataLoadError(ValueError):
     """A data file cannot be read or mapped. The message names the file, the row or column, and a fix."""
@@ -89,8 +102,14 @@ def _line_of_offset(raw: bytes, offset: int) -> int:
 def decode_bytes(raw: bytes, *, encoding: str = "auto", name: str = "<data>") -> tuple[str, str, list[str]]:
     """Decode file bytes, detecting the encoding when ``encoding`` is ``"auto"``.
 
-    Detection order: UTF-8 with BOM, UTF-16 with BOM, UTF-8, then Windows-1252
-    (a superset of Latin-1 for printable text) with a warning.
+    Detection order: UTF-8 with BOM, UTF-16 with BOM, UTF-8, then GB18030 when the
+    bytes read as Chinese text (see :func:`looks_like_gb18030`), else Windows-1252
+    (a superset of Latin-1 for printable text). Both fallbacks add a warning that
+    names the encoding used.
+
+    An explicit ``"gb2312"``, ``"gbk"`` (``"cp936"``) or ``"gb18030"`` is decoded as
+    GB18030, which contains both older sets, so a file labelled GBK that also contains
+    GB18030-only characters still reads.
 
     Returns:
         ``(text, encoding_used, warnings)``.
@@ -98,12 +117,14 @@ def decode_bytes(raw: bytes, *, encoding: str = "auto", name: str = "<data>") ->
     warnings: list[str] = []
     if encoding != "auto":
         try:
-            codecs.lookup(encoding)
+            codec = codecs.lookup(encoding).name
         except LookupError as exc:
             raise DataLoadError(
                 f"{name}: unknown encoding {encoding!r}. Use a Python codec name such as "
-                "'utf-8', 'cp1252' or 'latin-1', or 'auto' to detect it."
+                "'utf-8', 'gb18030', 'cp1252' or 'latin-1', or 'auto' to detect it."
             ) from exc
+        if codec in _GB_CODECS:
+            encoding = GB18030
         try:
             return raw.decode(encoding), encoding, warnings
         except UnicodeDecodeError as exc:
@@ -123,6 +144,22 @@ def decode_bytes(raw: bytes, *, encoding: str = "auto", name: str = "<data>") ->
         return raw.decode("utf-8"), "utf-8", warnings
     except UnicodeDecodeError as exc:
         first_bad_line = _line_of_offset(raw, exc.start)
+
+    chinese = _decode_gb18030_if_chinese(raw)
+    if chinese is not None:
+        text, invalid_sequences = chinese
+        message = (
+            f"{name} is not valid UTF-8 (first invalid byte on line {first_bad_line}); its bytes read as Chinese "
+            "text, so it was read as GB18030 (which contains GBK and GB2312)."
+        )
+        if invalid_sequences:
+            message += (
+                f" {invalid_sequences} byte sequence(s) are not valid GB18030 and were replaced with U+FFFD; "
+                "re-export the file as UTF-8 to keep them."
+            )
+        warnings.append(message + " If the text looks wrong, choose the encoding explicitly.")
+        return text, GB18030, warnings
+
     text = raw.decode("cp1252", errors="uncertainty_explorer_1252")
     warnings.append(
         f"{name} is not valid UTF-8 (first invalid byte on line {first_bad_line}); it was read as "
@@ -130,6 +167,62 @@ def decode_bytes(raw: bytes, *, encoding: str = "auto", name: str = "<data>") ->
         "or choose the encoding explicitly."
     )
     return text, "windows-1252", warnings
+
+
+def looks_like_gb18030(raw: bytes) -> bool:
+    """Return whether bytes that are not UTF-8 are most likely Chinese text in GB18030, GBK or GB2312.
+
+    See :func:`_decode_gb18030_if_chinese` for the rule.
+    """
+    return _decode_gb18030_if_chinese(raw) is not None
+
+
+def _decode_gb18030_if_chinese(raw: bytes) -> tuple[str, int] | None:
+    """Decode ``raw`` as GB18030 when it reads as Chinese text; return ``(text, invalid sequences)`` or ``None``.
+
+    Chinese text in any GB encoding is mostly characters of the GB2312 set, whose two
+    bytes are both in 0xA1-0xFE. Western Windows-1252 text that happens to decode as
+    GB18030 pairs an accented letter (0xC0-0xFF) with the ASCII byte after it, which
+    gives GBK-extension characters outside GB2312, or invalid sequences after a space
+    or punctuation. So the file is taken as GB18030 when at least
+    :data:`GB2312_MIN_SHARE` of its non-ASCII characters (invalid sequences counted
+    as such) are GB2312 characters and at least one of them is a CJK ideograph.
+
+    NOTE: EUC-KR (Korean) and EUC-JP (Japanese) use the same byte ranges as GB2312,
+    so files in them pass this check and are read as GB18030. Big5 (traditional
+    Chinese) is not detected. Such files need their encoding given explicitly.
+    """
+    text = raw.decode(GB18030, errors="replace")
+    non_ascii = Counter(_ASCII_RUNS.sub("", text))
+    # A U+FFFD stored in the file itself (4 bytes in GB18030) counts as invalid too. That
+    # overcount can only make the check stricter.
+    invalid_sequences = non_ascii.pop(_REPLACEMENT_CHARACTER, 0)
+    total = sum(non_ascii.values()) + invalid_sequences
+    if total == 0:
+        return None
+    in_gb2312 = 0
+    ideographs = 0
+    for character, count in non_ascii.items():
+        if _in_gb2312(character):
+            in_gb2312 += count
+            if _is_cjk_ideograph(character):
+                ideographs += count
+    if ideographs == 0 or in_gb2312 / total < GB2312_MIN_SHARE:
+        return None
+    return text, invalid_sequences
+
+
+def _in_gb2312(character: str) -> bool:
+    try:
+        character.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_cjk_ideograph(character: str) -> bool:
+    code_point = ord(character)
+    return 0x4E00 <= code_point <= 0x9FFF or 0x3400 <= code_point <= 0x4DBF
 
 
 def split_lines(text: str) -> list[str]:
@@ -741,6 +834,7 @@ class ValidationReport:
     token_length_p50: float | None = None
     token_length_p95: float | None = None
     encoding: str | None = None
+    vocabulary: VocabularyCoverage | None = None
     warnings: list[str] = field(default_factory=list)
     blocking: list[str] = field(default_factory=list)
 
@@ -766,8 +860,10 @@ def validate_dataset(
 
     Args:
         dataset: Output of :func:`apply_mapping`.
-        tokenizer: When given with ``max_length``, texts longer than ``max_length`` tokens
-            (special tokens included) are counted as truncated.
+        tokenizer: When given, its unknown-token share over a sample of the usable
+            texts is stored in ``vocabulary`` (see :mod:`core.vocabulary`). When given
+            with ``max_length``, texts longer than ``max_length`` tokens (special tokens
+            included) are counted as truncated.
         min_per_class: Classes with fewer labelled rows block training, because a
             stratified train / validation / test split needs at least this many.
     """
@@ -798,6 +894,8 @@ def validate_dataset(
         warnings=list(warnings),
     )
 
+    if tokenizer is not None:
+        report.vocabulary = vocabulary_coverage(tokenizer, usable[TEXT_COLUMN].tolist())
     if tokenizer is not None and max_length is not None and len(usable):
         lengths = token_lengths(tokenizer, usable[TEXT_COLUMN].tolist())
         report.max_length = int(max_length)

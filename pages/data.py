@@ -172,6 +172,15 @@ cells[5].metric(
 )
 if report.token_length_p50 is not None:
     st.caption(t("report.token_lengths", p50=report.token_length_p50, p95=report.token_length_p95))
+coverage = report.vocabulary
+if coverage is not None and coverage.texts:
+    coverage_values = dict(
+        model=state.model_source(), unknown=coverage.unknown_share, texts=coverage.texts, token=coverage.unknown_token
+    )
+    if coverage.is_low:
+        st.warning(t("data.low_vocabulary", mostly=coverage.mostly_unknown_share, **coverage_values))
+    else:
+        st.caption(t("data.vocabulary_coverage", **coverage_values))
 if mapping.confidence:
     st.caption(t("report.confidence_present", present=report.confidence_present, rows=report.rows_read))
 
