@@ -28,6 +28,9 @@ PAGES = [
     st.Page("pages/data.py", title=t("nav.data"), icon=":material/table_view:", url_path="data", default=True),
     st.Page("pages/train.py", title=t("nav.train"), icon=":material/model_training:", url_path="train"),
     st.Page("pages/explore.py", title=t("nav.explore"), icon=":material/query_stats:", url_path="explore"),
+    st.Page(
+        "pages/attributions.py", title=t("nav.attributions"), icon=":material/format_color_text:", url_path="attributions"
+    ),
     st.Page("pages/jobs.py", title=t("nav.jobs"), icon=":material/work_history:", url_path="jobs"),
 ]
 navigation = st.navigation(PAGES)

@@ -6,17 +6,21 @@ augmentation, ensembles, conformal sets) are rendered by :mod:`ui.uncertainty_vi
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from core import data as data_module
+from core import report as report_module
 from core import uncertainty
 from core.metrics import reliability_bins
 from ui import state
 from ui import uncertainty_view as views
-from ui.i18n import t
+from ui.i18n import current_language, t
 from ui.shell import ensure_shell
 
 ensure_shell()
@@ -30,6 +34,14 @@ SORT_COLUMNS = (
     data_module.CONFIDENCE_COLUMN,
 )
 RELIABILITY_BINS = 10
+
+
+def _report_html(run_path: str, language: str) -> bytes:
+    # Called by the download button when it is clicked, outside the script run, so it reads
+    # no session state: the language is bound when the button is drawn.
+    translate = partial(t, language=language)
+    return report_module.build_report(Path(run_path), translate=translate, language=language).encode("utf-8")
+
 
 st.header(t("explore.title"))
 summaries = state.runs.list_runs(state.runs_root())
@@ -90,6 +102,17 @@ with st.expander(t("explore.per_class")):
         if isinstance(values, dict)
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+language = current_language()
+st.download_button(
+    t("explore.export_report"),
+    data=partial(_report_html, str(summary.path), language),
+    file_name=f"{run_id}-report-{language}.html",
+    mime="text/html",
+    help=t("explore.export_report_help"),
+    icon=":material/download:",
+    on_click="ignore",
+    key="explore.export_report",
+)
 
 # ---------------------------------------------------------------- temperature scaling and other methods
 raw_predictions = predictions
@@ -238,6 +261,12 @@ with samples_tab:
             if bool(sample.get("truncated", False)):
                 details[t("explore.truncated")] = t("explore.truncated_yes", tokens=int(sample["token_count"]))
             st.table(pd.DataFrame({t("explore.field"): list(details), t("explore.value"): [str(v) for v in details.values()]}))
+            st.page_link(
+                "pages/attributions.py",
+                label=t("explore.open_attributions"),
+                icon=":material/format_color_text:",
+                query_params={"run": run_id, "row": str(int(sample.name))},
+            )
         with right:
             probabilities = pd.DataFrame({"class": class_names, "probability": [float(sample[c]) for c in prob_columns]})
             figure = px.bar(

@@ -207,7 +207,9 @@ def test_pages_hold_no_literal_text():
     assert offenders == []
 
 
-@pytest.mark.parametrize("page", ["pages/data.py", "pages/train.py", "pages/explore.py", "pages/jobs.py"])
+@pytest.mark.parametrize(
+    "page", ["pages/data.py", "pages/train.py", "pages/explore.py", "pages/jobs.py", "pages/attributions.py"]
+)
 def test_page_in_chinese(workspace, finished_run, page):
     from ui import state
 
@@ -341,3 +343,70 @@ def test_sample_spread_renders(workspace, finished_run):
     assert not app.exception
     assert len(app.get("plotly_chart")) == 2
     assert [expander.label for expander in app.expander] == [t("uncertainty.variants")]
+
+
+# ---------------------------------------------------------------- attributions page
+
+
+def test_attributions_page_without_runs(workspace):
+    app = open_page("pages/attributions.py")
+
+    assert not app.exception
+    assert t("attributions.no_runs") in [info.value for info in app.info]
+
+
+def test_attributions_page_renders_both_views(workspace, finished_run):
+    app = open_page("pages/attributions.py")
+    metric_labels = [metric.label for metric in app.metric]
+
+    assert not app.exception
+    assert metric_labels.count(t("attributions.delta")) == 2
+    assert metric_labels.count(t("attributions.comprehensiveness")) == 2
+    assert len(app.get("html")) == 2
+    assert (finished_run.run_dir / "attributions").is_dir()
+
+    app.selectbox(key="attributions.method").set_value("occlusion").run()
+    app.selectbox(key="attributions.uncertainty_target").set_value("mutual_information").run()
+    assert not app.exception
+    assert t("attributions.delta") not in [metric.label for metric in app.metric]
+
+
+def test_attributions_page_opens_row_from_address(workspace, finished_run):
+    from ui import state
+
+    state.workspace_path.clear()
+    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=APP_TIMEOUT)
+    app.query_params["row"] = "5"
+    app.run()
+    app.switch_page("pages/attributions.py").run()
+
+    assert not app.exception
+    assert app.selectbox(key="attributions.sample").value == 5
+
+
+def test_attributions_page_submits_job(workspace, finished_run):
+    app = open_page("pages/attributions.py")
+    app.number_input(key="attributions.job_rows").set_value(3)
+    app.button(key="attributions.job_submit").click().run()
+
+    job_id = app.query_params.get("attribution_job")
+    job_id = job_id[0] if isinstance(job_id, list) else job_id
+    assert not app.exception
+    assert job_id
+    job = jobs.wait(workspace, job_id, timeout=300)
+    assert job.state == "succeeded", job.error
+    assert job.result["rows"] == 3
+
+
+def test_dynamic_attribution_keys_exist():
+    from core.attribution import BASELINES, METHODS
+    from core.attribution_faithfulness import SANITY_FLAGS
+    from core.attribution_targets import TARGETS
+    from core.attribution_text import AGGREGATIONS
+
+    keys = [f"attributions.method_{name}" for name in METHODS]
+    keys += [f"attributions.target_{name}" for name in TARGETS]
+    keys += [f"attributions.baseline_{name}" for name in BASELINES]
+    keys += [f"attributions.aggregation_{name}" for name in AGGREGATIONS]
+    keys += [f"attributions.flag_{name}" for name in SANITY_FLAGS]
+    assert sorted(key for key in keys if key not in STRINGS) == []

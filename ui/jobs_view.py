@@ -121,6 +121,15 @@ def _render(job_id: str) -> None:
                 seconds=(job.ended_at or 0) - (job.started_at or 0),
             )
         )
+    elif job.state == "succeeded" and job.kind == "attribution":
+        st.success(
+            t(
+                "attributions.job_succeeded",
+                method=t(f"attributions.method_{job.result.get('method', 'integrated_gradients')}"),
+                rows=job.result.get("rows", 0),
+                seconds=(job.ended_at or 0) - (job.started_at or 0),
+            )
+        )
     elif job.state == "succeeded":
         result = job.result
         st.success(
