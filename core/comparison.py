@@ -38,6 +38,7 @@ from core.metrics import (
     RiskCoverage,
     brier_score,
     disagreement_auroc,
+    calibrated_ece_floor,
     error_detection_scores,
     expected_calibration_error,
     maximum_calibration_error,
@@ -71,6 +72,8 @@ SCORE_DIRECTIONS = {
     SET_SIZE_COLUMN: 1,
 }
 # Methods with one pass have no spread, so these scores are left out for them.
+# Label draws behind the calibrated-model ECE floor; 100 keep its mean within a few percent.
+ECE_FLOOR_DRAWS = 100
 SAMPLED_SCORES = (EXPECTED_ENTROPY_COLUMN, MUTUAL_INFORMATION_COLUMN, VARIATION_RATIO_COLUMN)
 
 
@@ -112,7 +115,9 @@ class MethodEvaluation:
     Attributes:
         summary: one row of the method table: rows, accuracy, NLL, Brier, ECE with
             equal-width and equal-mass bins, MCE, the fitted temperature with NLL and
-            ECE after scaling, conformal coverage and mean set size. A value that
+            ECE after scaling, the ECE a perfectly calibrated model with the scaled
+            confidences would measure on these rows (``ece_scaled_floor``), conformal
+            coverage and mean set size. A value that
             cannot be computed (without labels or validation results) is NaN.
         scores: one row per uncertainty score: AUROC and AUPRC for error detection,
             AURC, selective accuracy at each of :data:`SELECTIVE_COVERAGES`, and
@@ -224,6 +229,7 @@ def evaluate_method(
         "temperature": nan,
         "nll_scaled": nan,
         "ece_scaled": nan,
+        "ece_scaled_floor": nan,
         "coverage": nan,
         "mean_set_size": nan,
     }
@@ -237,6 +243,8 @@ def evaluate_method(
             summary["temperature"] = fit.temperature
             summary["nll_scaled"] = negative_log_likelihood(label_ids, scaled)
             summary["ece_scaled"] = expected_calibration_error(label_ids, scaled, bins=settings.bins)
+            # What a perfectly calibrated model with these confidences would measure on this many rows.
+            summary["ece_scaled_floor"], _ = calibrated_ece_floor(scaled, bins=settings.bins, draws=ECE_FLOOR_DRAWS)
             reliability["after"] = reliability_bins(label_ids, scaled, bins=settings.bins)
     if calibration is not None and len(label_ids):
         labelled_sets = prediction_sets(probs, calibration)  # (n, K)

@@ -1,4 +1,9 @@
-"""Job kinds: what a worker process runs for each kind, and how each kind is submitted."""
+"""Job kinds: what a worker process runs for each kind, and how each kind is submitted.
+
+Every worker is a new Python process that imports this module, so the modules only
+one kind needs (uncertainty methods, Captum) are imported inside that kind's
+functions. A fine-tuning worker then starts without them.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,19 @@ import shutil
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from core import data as data_module
 from core import jobs, runs
-from core.methods import MethodSpec, RunModel, check_spec_for_run, split_positions
 from core.models import DEVICE_CHOICES, resolve_device
 from core.progress import Progress
 from core.training import TrainConfig, fine_tune
-from core.uncertainty_cache import compute_result, find_result
+
+if TYPE_CHECKING:
+    from core.attribution import AttributionSpec
+    from core.methods import MethodSpec
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +131,8 @@ def submit_uncertainty(
     if device not in DEVICE_CHOICES:
         raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}; got {device!r}.")
     run_dir = Path(run_dir).resolve()
+    from core.methods import check_spec_for_run, split_positions
+
     spec = check_spec_for_run(run_dir, spec)
     if spec.method == "softmax":
         raise ValueError("The softmax baseline is stored with the run; choose another method to compute.")
@@ -137,6 +147,9 @@ def submit_uncertainty(
 
 def run_uncertainty_job(context: jobs.JobContext) -> dict:
     """Worker body of an ``uncertainty`` job: compute and cache the method on each split in turn."""
+    from core.methods import MethodSpec, RunModel
+    from core.uncertainty_cache import compute_result, find_result
+
     payload = context.job.config
     run_dir = Path(payload["run_dir"])
     spec = MethodSpec.from_settings(payload["method"]).normalised()
@@ -156,3 +169,86 @@ def run_uncertainty_job(context: jobs.JobContext) -> dict:
         )
         stored[split] = {"file": result.path.name, "rows": result.rows, "seconds": result.seconds}
     return {"run_dir": str(run_dir), "method": spec.method, "splits": stored}
+
+
+def submit_attributions(
+    workspace: str | Path,
+    run_dir: str | Path,
+    positions: list[int],
+    spec: AttributionSpec,
+    *,
+    device: str = "auto",
+    randomisation_check: bool = False,
+) -> jobs.Job:
+    """Submit a background job that attributes rows ``positions`` of a run and caches each result.
+
+    With ``randomisation_check`` the job also runs the randomised-weights check
+    (:mod:`core.attribution_sanity`) on the same rows.
+
+    Raises:
+        ValueError: invalid settings, an unknown device, no rows, a row outside the
+            run, or an unlabelled row for the ``label`` target.
+        RunNotFoundError: ``run_dir`` is not a finished run.
+    """
+    if device not in DEVICE_CHOICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}; got {device!r}.")
+    spec = spec.normalised()
+    run_dir = Path(run_dir).resolve()
+    from core.attribution_cache import row_texts
+
+    runs.read_summary(run_dir)
+    positions = [int(position) for position in positions]
+    if not positions:
+        raise ValueError("positions must name at least one row of the run; got none.")
+    _, labels = row_texts(run_dir, positions)
+    if spec.target == "label":
+        unlabelled = [position for position, label in zip(positions, labels) if label is None]
+        if unlabelled:
+            raise ValueError(
+                f"target 'label' needs labelled rows; rows {unlabelled[:5]} have no label. Choose labelled rows or "
+                "another target."
+            )
+    payload = {
+        "run_dir": str(run_dir),
+        "positions": positions,
+        "attribution": spec.settings(),
+        "randomisation_check": bool(randomisation_check),
+    }
+    return jobs.submit(workspace, "attribution", payload, requested_device=device)
+
+
+def run_attribution_job(context: jobs.JobContext) -> dict:
+    """Worker body of an ``attribution`` job: attribute the rows, cached, then the optional randomisation check."""
+    from core.attribution import AttributionSpec
+    from core.attribution_cache import attribute_run_rows, compute_randomisation
+    from core.methods import RunModel
+
+    payload = context.job.config
+    run_dir = Path(payload["run_dir"])
+    spec = AttributionSpec.from_settings(payload["attribution"]).normalised()
+    positions = payload["positions"]
+    device = resolve_device(context.job.requested_device)
+    logger.info(
+        "Worker %d running job %s: %s attributions (target %s) of %d rows of run %s, device %s",
+        os.getpid(), context.job.id, spec.method, spec.target, len(positions), run_dir.name, device,
+    )
+    run_model = RunModel(run_dir, device)
+    results = attribute_run_rows(
+        run_dir, positions, spec, run_model=run_model, progress=context.progress, should_stop=context.should_stop
+    )
+    scored = [result.faithfulness for result in results if result.faithfulness]
+    summary = {
+        "run_dir": str(run_dir),
+        "method": spec.method,
+        "target": spec.target,
+        "rows": len(results),
+        "comprehensiveness": float(sum(f["comprehensiveness"] for f in scored) / len(scored)) if scored else None,
+        "sufficiency": float(sum(f["sufficiency"] for f in scored) / len(scored)) if scored else None,
+        "flagged": sum(bool(result.flags) for result in results),
+    }
+    if payload.get("randomisation_check"):
+        context.progress(Progress(phase="score", message="Randomised-weights check"))
+        report = compute_randomisation(run_dir, positions, spec, run_model=run_model)
+        summary["randomisation_rank_correlation"] = report["mean_rank_correlation"]
+        summary["randomisation_fails"] = report["fails"]
+    return summary

@@ -1,11 +1,12 @@
 """Background jobs: one operating-system process per job, tracked in a SQLite registry.
 
 Long work must outlive a Streamlit rerun, a closed tab and a restarted server, so it
-never runs inside the server. The job kinds are fine-tuning (``train``) and scoring a
-split with an uncertainty method (``uncertainty``); attacks, attributions and
-cross-validation can use the same mechanism. :func:`submit` records a job and starts
-a detached worker process (``python -m core jobs work ID``) when a slot is free; a
-worker that ends starts the next queued job, and every read of the registry
+never runs inside the server. The job kinds are fine-tuning (``train``), scoring a
+split with an uncertainty method (``uncertainty``) and word attributions of selected
+rows (``attribution``); attacks and cross-validation can use the same mechanism.
+:func:`submit` records a job and starts a detached worker process
+(``python -m core jobs work ID``) when a slot is free; a worker that ends starts the
+next queued job, and every read of the registry
 (:meth:`JobRegistry.reconcile`) both marks jobs whose worker died as
 ``interrupted`` and fills free slots, so no scheduler daemon is needed.
 
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
 RESUMABLE_STATES = ("cancelled", "interrupted", "failed")
-KINDS = ("train", "uncertainty")
+KINDS = ("train", "uncertainty", "attribution")
 REGISTRY_FILE = "jobs.sqlite3"
 JOBS_DIR = "jobs"
 MAX_CPU_JOBS_ENV = "UNCERTAINTY_EXPLORER_MAX_CPU_JOBS"
@@ -308,16 +309,18 @@ class JobRegistry:
             for row in rows
         ]
 
-    def log_tail(self, job_id: str, lines: int = 50) -> list[str]:
-        """Return the last ``lines`` log lines of a job, oldest first."""
+    def log_entries(self, job_id: str, lines: int = 50) -> list[tuple[float, str, str]]:
+        """Return the last ``lines`` log entries of a job as (Unix time, level, message), oldest first."""
         with self._connect() as connection:
             rows = connection.execute(
                 "SELECT logged_at, level, message FROM job_logs WHERE job_id = ? ORDER BY seq DESC LIMIT ?",
                 (job_id, lines),
             ).fetchall()
-        return [
-            f"{format_time(row['logged_at'])} {row['level']} {row['message']}" for row in reversed(rows)
-        ]
+        return [(row["logged_at"], row["level"], row["message"]) for row in reversed(rows)]
+
+    def log_tail(self, job_id: str, lines: int = 50) -> list[str]:
+        """Return the last ``lines`` log lines of a job, oldest first."""
+        return [f"{format_time(at)} {level} {message}" for at, level, message in self.log_entries(job_id, lines)]
 
     def job_dir(self, job_id: str) -> Path:
         return self.jobs_dir / job_id
@@ -654,6 +657,10 @@ def _handler(kind: str) -> Callable[[JobContext], dict]:
         from core.job_handlers import run_uncertainty_job
 
         return run_uncertainty_job
+    if kind == "attribution":
+        from core.job_handlers import run_attribution_job
+
+        return run_attribution_job
     raise JobError(f"Unknown job kind {kind!r}.")
 
 

@@ -147,6 +147,40 @@ def expected_calibration_error(
     return float((table.counts[filled] / total * table.gaps[filled]).sum())
 
 
+def calibrated_ece_floor(
+    probs: np.ndarray, *, bins: int = 15, strategy: str = "uniform", draws: int = 200, seed: int = 0
+) -> tuple[float, float]:
+    """Return the mean and standard deviation of the ECE a perfectly calibrated model would get.
+
+    ECE measured on N samples is positive even for a calibrated predictor, because each
+    bin's accuracy is a noisy estimate. This draws ``draws`` label vectors from
+    ``probs`` itself (a model whose probabilities are exactly right) and measures the
+    ECE of ``probs`` against each. A measured ECE within about this mean plus two
+    standard deviations cannot be told apart from perfect calibration on these samples.
+
+    Args:
+        probs: float array of shape (N, K), rows summing to 1.
+
+    Raises:
+        ValueError: ``draws`` below 1, bad ``bins`` or ``strategy``, or invalid ``probs``.
+    """
+    _check_bins(bins, strategy)
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1; got {draws}.")
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or len(probs) == 0:
+        raise ValueError(f"probs must be a non-empty (N, K) array; got shape {probs.shape}.")
+    rng = np.random.default_rng(seed)
+    cumulative = np.cumsum(probs, axis=1)  # (N, K)
+    cumulative[:, -1] = 1.0
+    values = []
+    for _ in range(draws):
+        uniform = rng.random((len(probs), 1))  # (N, 1)
+        sampled = (uniform >= cumulative).sum(axis=1)  # (N,) class drawn from each row
+        values.append(expected_calibration_error(sampled, probs, bins=bins, strategy=strategy))
+    return float(np.mean(values)), float(np.std(values))
+
+
 def maximum_calibration_error(
     label_ids: np.ndarray, probs: np.ndarray, *, bins: int = 15, strategy: str = "uniform"
 ) -> float:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from core.metrics import classification_metrics, expected_calibration_error, reliability_bins
+from core.metrics import calibrated_ece_floor, classification_metrics, expected_calibration_error, reliability_bins
 from core.scoring import predictions_table
 from core.uncertainty import (
     margin,
@@ -242,3 +242,25 @@ def test_classification_metrics_missing_class():
 
 def test_classification_metrics_empty():
     assert classification_metrics(np.array([], dtype=np.int64), np.zeros((0, 2)), ["neg", "pos"]) == {"n": 0}
+
+
+def test_ece_floor_zero_for_certain_predictions():
+    probs = np.eye(3)[[0, 1, 2, 1]]
+
+    assert calibrated_ece_floor(probs, draws=20) == (0.0, 0.0)
+
+
+def test_ece_floor_matches_binomial_spread():
+    # Every sample has confidence 0.5, so all fall in one bin and ECE = |accuracy - 0.5|.
+    # Accuracy over N = 400 fair draws has standard deviation sqrt(0.25 / 400) = 0.025, and
+    # E|accuracy - 0.5| of that near-normal spread is 0.025 * sqrt(2 / pi) = 0.01995.
+    probs = np.full((400, 2), 0.5)
+    mean, spread = calibrated_ece_floor(probs, draws=400, seed=1)
+
+    assert mean == pytest.approx(0.025 * math.sqrt(2 / math.pi), abs=0.003)
+    assert spread == pytest.approx(0.025 * math.sqrt(1 - 2 / math.pi), abs=0.003)
+
+
+def test_ece_floor_rejects_bad_draws():
+    with pytest.raises(ValueError, match="draws must be at least 1; got 0"):
+        calibrated_ece_floor(np.full((4, 2), 0.5), draws=0)

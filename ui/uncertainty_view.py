@@ -46,7 +46,7 @@ EXTRA_SCORE_COLUMNS = (
 SCALE_LIMITS = {"embedding_noise": 10.0, "weight_noise": 1.0, "tta_character": 1.0, "tta_word": 1.0}
 SUMMARY_COLUMNS = (
     "rows", "accuracy", "nll", "brier", "ece", "ece_equal_mass", "mce", "temperature", "nll_scaled", "ece_scaled",
-    "coverage", "mean_set_size",
+    "ece_scaled_floor", "coverage", "mean_set_size",
 )
 PLOT_MARGIN = dict(t=30, b=10, l=10, r=10)
 
@@ -305,7 +305,7 @@ def _summary_frame(evaluations, settings: comparison.EvaluationSettings) -> pd.D
 
 
 def _summary_label(key: str, settings: comparison.EvaluationSettings) -> str:
-    if key in ("ece", "ece_equal_mass", "mce", "ece_scaled"):
+    if key in ("ece", "ece_equal_mass", "mce", "ece_scaled", "ece_scaled_floor"):
         return t(f"metric.{key}", bins=settings.bins)
     if key == "coverage":
         return t("metric.coverage", target=settings.coverage)
