@@ -22,7 +22,8 @@ def _switch_language() -> None:
 
 
 language = init_language()
-st.set_page_config(page_title=t("app.title"), page_icon=":material/query_stats:", layout="wide")
+# An emoji favicon is rendered locally; a ":material/...:" favicon is fetched from a font CDN.
+st.set_page_config(page_title=t("app.title"), page_icon="📊", layout="wide")
 
 PAGES = [
     st.Page("pages/data.py", title=t("nav.data"), icon=":material/table_view:", url_path="data", default=True),

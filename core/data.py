@@ -125,8 +125,11 @@ def decode_bytes(raw: bytes, *, encoding: str = "auto", name: str = "<data>") ->
             ) from exc
         if codec in _GB_CODECS:
             encoding = GB18030
+        # Windows-1252 leaves five bytes undefined; they pass through as the Latin-1 control
+        # characters of the same value, as in the detected fallback below.
+        errors = "uncertainty_explorer_1252" if codec == "cp1252" else "strict"
         try:
-            return raw.decode(encoding), encoding, warnings
+            return raw.decode(encoding, errors=errors), encoding, warnings
         except UnicodeDecodeError as exc:
             raise DataLoadError(
                 f"{name}: bytes at line {_line_of_offset(raw, exc.start)} are not valid {encoding} "
@@ -1025,7 +1028,9 @@ def load_demo_corpus() -> tuple[RawTable, ColumnMapping]:
     from core import resources
 
     path = resources.demo_corpus_path()
-    table = read_table(path, name=path.name)
+    # The packaged file is known to be Windows-1252 (Latin-1) bytes, so it is read as such
+    # without the detection warning, which would ask the user to re-save a file they did not supply.
+    table = read_table(path, name=path.name, encoding="cp1252")
     mapping = ColumnMapping(
         text=resources.DEMO_TEXT_COLUMN,
         label=resources.DEMO_LABEL_COLUMN,

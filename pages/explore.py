@@ -307,6 +307,9 @@ with samples_tab:
             nbins=40,
             barmode="overlay",
             opacity=0.7,
+            # Overlaid traces are drawn in this order, so the fewer incorrect rows stay on top.
+            category_orders={"outcome": [t("explore.outcome_correct"), t("explore.outcome_unlabelled"),
+                                         t("explore.outcome_incorrect")]},
             color_discrete_map={
                 t("explore.outcome_correct"): "#2e7d32",
                 t("explore.outcome_incorrect"): "#c62828",

@@ -8,12 +8,14 @@ import pandas as pd
 import pytest
 
 from core import data as data_module
+from core import resources
 from core.data import (
     ColumnMapping,
     DataLoadError,
     RawTable,
     apply_mapping,
     assign_splits,
+    decode_bytes,
     guess_mapping,
     load_demo_corpus,
     read_line_files,
@@ -199,12 +201,22 @@ def test_demo_corpus_confidence_partly_missing():
     assert confidence.dropna().between(0.0, 1.0).all()
 
 
-def test_demo_corpus_encoding_fallback_warning():
+def test_demo_corpus_read_as_windows_1252():
     table, _ = load_demo_corpus()
+    detected = read_table(resources.demo_corpus_path())
 
-    assert table.encoding == "windows-1252"
-    assert len(table.warnings) == 1
-    assert "is not valid UTF-8" in table.warnings[0]
+    assert table.encoding == "cp1252"
+    assert table.warnings == []
+    assert detected.encoding == "windows-1252"
+    assert table.frame.equals(detected.frame)
+
+
+def test_explicit_cp1252_passes_undefined_bytes():
+    text, encoding, warnings = decode_bytes(b"caf\xe9 \x81ok", encoding="cp1252")
+
+    assert text == "caf\u00e9 \x81ok"
+    assert encoding == "cp1252"
+    assert warnings == []
 
 
 # --------------------------------------------------------------------------- malformed input
