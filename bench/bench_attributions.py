@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.machine import machine_line  # noqa: E402
+from bench.sections import write_part  # noqa: E402
 from core import data as data_module  # noqa: E402
 from core import runs  # noqa: E402
 from core.attribution import METHODS, AttributionSpec, attribute_texts  # noqa: E402
@@ -44,8 +45,6 @@ from core.attribution_captum import layer_integrated_gradients_reference  # noqa
 from core.models import load_classifier, resolve_device  # noqa: E402
 from core.training import TrainConfig, prepare_training_data  # noqa: E402
 
-SECTION_START = "<!-- bench_attributions:start -->"
-SECTION_END = "<!-- bench_attributions:end -->"
 PART_NAMES = ("speed", "faithfulness")
 MR_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "rt-polarity"
 WARM_UP_TEXTS = 8
@@ -185,37 +184,6 @@ def run_faithfulness(args, model, tokenizer, max_length: int, device: torch.devi
     return "\n".join(lines)
 
 
-def _between(text: str, start: str, end: str) -> tuple[str, str, str] | None:
-    """Split ``text`` into (before, inside, after) the markers, or return ``None`` when they are missing."""
-    if start not in text or end not in text:
-        return None
-    head, rest = text.split(start, 1)
-    inside, tail = rest.split(end, 1)
-    return head, inside, tail
-
-
-def _write_part(path: Path, part: str, text: str) -> None:
-    """Replace this script's ``part`` inside its section of ``path``, keeping every other line of the page."""
-    page = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    found = _between(page, SECTION_START, SECTION_END)
-    head, section, tail = found if found else (page.rstrip() + "\n\n", "", "\n")
-    parts = {}
-    for name in PART_NAMES:
-        inner = _between(section, f"<!-- bench_attributions:{name}:start -->", f"<!-- bench_attributions:{name}:end -->")
-        if inner is not None:
-            parts[name] = inner[1].strip("\n")
-    parts[part] = text
-    blocks = [
-        f"<!-- bench_attributions:{name}:start -->\n{parts[name]}\n<!-- bench_attributions:{name}:end -->"
-        for name in PART_NAMES
-        if name in parts
-    ]
-    page = head + SECTION_START + "\n" + "\n\n".join(blocks) + "\n" + SECTION_END + tail
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(page, encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, required=True, help="Run folder written by `python -m core train`.")
@@ -246,7 +214,7 @@ def main() -> int:
         text = function(args, model, tokenizer, max_length, device, texts)
         print(text)
         if args.output:
-            _write_part(args.output, part, text)
+            write_part(args.output, "bench_attributions", PART_NAMES, part, text)
     return 0
 
 

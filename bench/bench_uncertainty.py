@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from bench.machine import machine_line  # noqa: E402
+from bench.sections import write_part  # noqa: E402
 from core import data as data_module  # noqa: E402
 from core import runs  # noqa: E402
 from core.batching import encode_texts  # noqa: E402
@@ -48,8 +49,6 @@ from core.scoring import predict_logits_encoded  # noqa: E402
 from core.training import TrainConfig, prepare_training_data  # noqa: E402
 from core.uncertainty import sampled_uncertainty_frame  # noqa: E402
 
-SECTION_START = "<!-- bench_uncertainty:start -->"
-SECTION_END = "<!-- bench_uncertainty:end -->"
 # The speed and quality results are parts of one section; each run replaces only its own part.
 PART_NAMES = ("speed", "quality", "disagreement")
 MR_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "rt-polarity"
@@ -224,37 +223,6 @@ def run_quality(args, device: torch.device) -> str:
     return "\n".join(lines)
 
 
-def _between(text: str, start: str, end: str) -> tuple[str, str, str] | None:
-    """Split ``text`` into (before, inside, after) the markers, or return ``None`` when they are missing."""
-    if start not in text or end not in text:
-        return None
-    head, rest = text.split(start, 1)
-    inside, tail = rest.split(end, 1)
-    return head, inside, tail
-
-
-def _write_part(path: Path, part: str, text: str) -> None:
-    """Replace this script's ``part`` inside its section of ``path``, keeping every other line of the page."""
-    page = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    found = _between(page, SECTION_START, SECTION_END)
-    head, section, tail = found if found else (page.rstrip() + "\n\n", "", "\n")
-    parts = {}
-    for name in PART_NAMES:
-        inner = _between(section, f"<!-- bench_uncertainty:{name}:start -->", f"<!-- bench_uncertainty:{name}:end -->")
-        if inner is not None:
-            parts[name] = inner[1].strip("\n")
-    parts[part] = text
-    blocks = [
-        f"<!-- bench_uncertainty:{name}:start -->\n{parts[name]}\n<!-- bench_uncertainty:{name}:end -->"
-        for name in PART_NAMES
-        if name in parts
-    ]
-    page = head + SECTION_START + "\n" + "\n\n".join(blocks) + "\n" + SECTION_END + tail
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(page, encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, help="Run folder to load the model from (default: built-in model, new head).")
@@ -281,7 +249,7 @@ def main() -> int:
     text = run_quality(args, device) if args.quality else run_speed(args, device)
     print(text)
     if args.output:
-        _write_part(args.output, part, text)
+        write_part(args.output, "bench_uncertainty", PART_NAMES, part, text)
     return 0
 
 
