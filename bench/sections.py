@@ -18,7 +18,7 @@ def _between(text: str, start: str, end: str) -> tuple[str, str, str] | None:
 def write_part(path: Path, script: str, part_names: tuple[str, ...], part: str, text: str) -> None:
     """Store ``text`` as part ``part`` of the ``<!-- script:start -->`` section of ``path``.
 
-    The section holds the parts in the order of ``part_names``; parts written by
+    The section contains the parts in the order of ``part_names``, and parts written by
     earlier runs stay as they are. A missing page or section is created, and the
     page is replaced atomically.
     """

@@ -208,6 +208,18 @@ if report.class_counts:
 
 # ---------------------------------------------------------------- preview
 st.subheader(t("data.preview"))
-st.dataframe(dataset.head(500), hide_index=True, height=300)
+preview_labels = {
+    data_module.ROW_COLUMN: t("column.row"),
+    data_module.ID_COLUMN: t("column.id"),
+    data_module.TEXT_COLUMN: t("column.text"),
+    data_module.LABEL_COLUMN: t("column.label"),
+    data_module.CONFIDENCE_COLUMN: t("column.annotator_confidence"),
+}
+st.dataframe(
+    dataset.head(500),
+    hide_index=True,
+    height=300,
+    column_config={column: label for column, label in preview_labels.items() if column in dataset.columns},
+)
 if not report.blocking and mapping.label is not None:
     st.page_link("pages/train.py", label=t("data.go_train"), icon=":material/arrow_forward:")

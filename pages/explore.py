@@ -33,7 +33,8 @@ SORT_COLUMNS = (
     uncertainty.MARGIN_COLUMN,
     data_module.CONFIDENCE_COLUMN,
 )
-RELIABILITY_BINS = 10
+# The same bin count as the ECE shown above the tabs, so the diagram and the number agree.
+RELIABILITY_BINS = 15
 
 
 def _report_html(run_path: str, language: str) -> bytes:

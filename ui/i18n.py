@@ -702,6 +702,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "export.versions": ("Library versions", "库版本"),
     # Table columns
+    "column.row": ("Row", "行号"),
     "column.id": ("Id", "ID"),
     "column.text": ("Text", "文本"),
     "column.label": ("Label", "标签"),
