@@ -179,7 +179,9 @@ positions = [int(position) for position in rows.index]
 row_index = positions.index(requested_row) if requested_row in positions else 0
 position = right.selectbox(
     t("attributions.sample"), positions, index=row_index, key="attributions.sample",
-    format_func=lambda p: t("attributions.sample_option", row=p, entropy=predictions.at[p, uncertainty.ENTROPY_COLUMN],
+    # The Id column is what Explore shows, so a row opened from there is recognisable here.
+    format_func=lambda p: t("attributions.sample_option", id=predictions.at[p, data_module.ID_COLUMN],
+                            entropy=predictions.at[p, uncertainty.ENTROPY_COLUMN],
                             text=str(predictions.at[p, data_module.TEXT_COLUMN])[:80]),
 )
 st.query_params[ROW_QUERY_KEY] = str(position)

@@ -742,7 +742,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "attributions.rows": ("Rows", "行数"),
     "attributions.split": ("Split", "数据划分"),
     "attributions.sample": ("Sample (most uncertain first)", "样本（按不确定性从高到低）"),
-    "attributions.sample_option": ("#{row} · entropy {entropy:.3f} · {text}", "#{row} · 熵 {entropy:.3f} · {text}"),
+    "attributions.sample_option": ("Id {id} · entropy {entropy:.3f} · {text}", "ID {id} · 熵 {entropy:.3f} · {text}"),
     "attributions.method": ("Method", "归因方法"),
     "attributions.method_integrated_gradients": ("Integrated Gradients", "积分梯度（Integrated Gradients）"),
     "attributions.method_gradient_x_input": ("Gradient × input", "梯度 × 输入"),
