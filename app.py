@@ -22,7 +22,7 @@ def _switch_language() -> None:
 
 
 language = init_language()
-# An emoji favicon is rendered locally; a ":material/...:" favicon is fetched from a font CDN.
+# Emoji favicons render locally, while a ":material/...:" favicon is fetched from a font CDN.
 st.set_page_config(page_title=t("app.title"), page_icon="📊", layout="wide")
 
 PAGES = [

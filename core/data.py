@@ -125,7 +125,7 @@ def decode_bytes(raw: bytes, *, encoding: str = "auto", name: str = "<data>") ->
             ) from exc
         if codec in _GB_CODECS:
             encoding = GB18030
-        # Windows-1252 leaves five bytes undefined; they pass through as the Latin-1 control
+        # Windows-1252 leaves five bytes undefined, and they pass through as the Latin-1 control
         # characters of the same value, as in the detected fallback below.
         errors = "uncertainty_explorer_1252" if codec == "cp1252" else "strict"
         try:
