@@ -113,6 +113,42 @@ def _wait_for(driver, condition, *, timeout: float = PAGE_TIMEOUT, message: str 
     return WebDriverWait(driver, timeout, poll_frequency=0.5).until(condition, message)
 
 
+def _type_into(driver, label: str, *keys) -> None:
+    """Replace the text of the input labelled ``label``, retrying while a rerun replaces the element."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    def attempt(d) -> bool:
+        try:
+            box = d.find_element(By.CSS_SELECTOR, f"input[aria-label='{label}']")
+            box.send_keys(Keys.CONTROL, "a")
+            box.send_keys(*keys)
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    _wait_for(driver, attempt, message=f"could not type into the {label!r} input")
+
+
+def _click_button(driver, text: str) -> None:
+    """Click the button showing ``text``, retrying while a rerun replaces the element."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def attempt(d) -> bool:
+        try:
+            buttons = [button for button in d.find_elements(By.TAG_NAME, "button") if button.text == text]
+            if not buttons:
+                return False
+            buttons[0].click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    _wait_for(driver, attempt, message=f"no {text!r} button to click")
+
+
 def _page_settled(driver) -> bool:
     from selenium.webdriver.common.by import By
 
@@ -155,6 +191,7 @@ def test_explore_lists_samples(browser, server):
 
 
 def test_training_progress_survives_reload(browser, server, workspace, tiny_model_dir):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -162,27 +199,25 @@ def test_training_progress_survives_reload(browser, server, workspace, tiny_mode
 
     browser.get(f"{server}/train")
     _wait_for(browser, _page_settled)
-    model_box = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Model']")
-    model_box.send_keys(Keys.CONTROL, "a")
-    model_box.send_keys(str(tiny_model_dir), Keys.ENTER)
+    _type_into(browser, "Model", str(tiny_model_dir), Keys.ENTER)
     _wait_for(browser, lambda d: str(tiny_model_dir) in d.page_source, message="model setting not applied")
-    epochs_box = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Epochs']")
-    epochs_box.send_keys(Keys.CONTROL, "a")
-    epochs_box.send_keys("50")
-    rows_box = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Rows to sample']")
-    rows_box.send_keys(Keys.CONTROL, "a")
-    rows_box.send_keys("1000")
-    start = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "Start fine-tuning"][0]
-    start.click()
+    _wait_for(browser, _page_settled, message="train page did not finish its rerun for the new model")
+    _type_into(browser, "Epochs", "50")
+    _type_into(browser, "Rows to sample", "1000")
+    _click_button(browser, "Start fine-tuning")
 
     _wait_for(browser, lambda d: "job=" in d.current_url, message="job id never reached the URL")
     job_id = browser.current_url.split("job=")[1].split("&")[0]
 
     def step_shown(driver) -> int:
-        for element in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stProgress']"):
-            text = element.text
-            if "step " in text:
-                return int(text.split("step ")[1].split("/")[0])
+        # The jobs panel refreshes every 2 s, so an element read here may already be replaced.
+        try:
+            for element in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stProgress']"):
+                text = element.text
+                if "step " in text:
+                    return int(text.split("step ")[1].split("/")[0])
+        except StaleElementReferenceException:
+            pass
         return 0
 
     first = _wait_for(browser, step_shown, message="no training progress shown")
@@ -191,6 +226,5 @@ def test_training_progress_survives_reload(browser, server, workspace, tiny_mode
 
     assert f"job={job_id}" in browser.current_url
     assert _exceptions(browser) == []
-    cancel = _wait_for(browser, lambda d: [b for b in d.find_elements(By.TAG_NAME, "button") if b.text == "Cancel"])
-    cancel[0].click()
+    _click_button(browser, "Cancel")
     assert jobs.wait(workspace, job_id, timeout=PAGE_TIMEOUT).state == "cancelled"
