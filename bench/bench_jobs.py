@@ -49,8 +49,8 @@ def _measure_overhead(dataset, config: TrainConfig, root: Path, attempt: int) ->
     workspace = root / f"workspace-{attempt}"
     submitted_at = time.time()
     job = submit_training(workspace, dataset, config)
-    # Poll once a second, as cheaply as the dashboard's 2 s refresh; the duration comes from
-    # the registry's own end time, so the polling interval does not round it.
+    # Poll once a second, which costs no more than the dashboard's 2 s refresh. The duration
+    # comes from the registry's own end time, so the polling interval does not round it.
     finished = jobs.wait(workspace, job.id, timeout=3600, poll_seconds=1.0)
     if finished.state != "succeeded":
         raise RuntimeError(f"benchmark job ended {finished.state}: {finished.error}")

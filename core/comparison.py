@@ -115,10 +115,10 @@ class MethodEvaluation:
     Attributes:
         summary: one row of the method table: rows, accuracy, NLL, Brier, ECE with
             equal-width and equal-mass bins, MCE, the fitted temperature with NLL and
-            ECE after scaling, the ECE a perfectly calibrated model with the scaled
-            confidences would measure on these rows (``ece_scaled_floor``), conformal
-            coverage and mean set size. A value that
-            cannot be computed (without labels or validation results) is NaN.
+            ECE after scaling, conformal coverage and mean set size. It also has
+            ``ece_scaled_floor``: the ECE that a perfectly calibrated model with the
+            scaled confidences would measure on these rows. A value that cannot be
+            computed (without labels or validation results) is NaN.
         scores: one row per uncertainty score: AUROC and AUPRC for error detection,
             AURC, selective accuracy at each of :data:`SELECTIVE_COVERAGES`, and
             AUROC for annotator disagreement.

@@ -156,7 +156,7 @@ def calibrated_ece_floor(
     bin's accuracy is a noisy estimate. This draws ``draws`` label vectors from
     ``probs`` itself (a model whose probabilities are exactly right) and measures the
     ECE of ``probs`` against each. A measured ECE within about this mean plus two
-    standard deviations cannot be told apart from perfect calibration on these samples.
+    standard deviations is indistinguishable from perfect calibration on these samples.
 
     Args:
         probs: float array of shape (N, K), rows summing to 1.

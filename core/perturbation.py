@@ -18,7 +18,7 @@ Statistics over the (T, N, K) probabilities are in
   entry, so ``scale`` is the relative standard deviation of each weight. A pass needs
   its own weights, so the T passes are T sweeps over the data. The original weights
   are saved once and copied back after every pass and at the end, also when the
-  computation fails or is cancelled; the model then holds bit-for-bit the weights it
+  computation fails or is cancelled; the model then contains bit-for-bit the weights it
   had before.
 
 Using weight noise to probe a trained network's posterior follows the

@@ -14,7 +14,7 @@ the dashboard passes its translation table and the report follows its language.
 
 Sections that later features fill (flips found by adversarial search, token
 attributions) have fixed slots, :data:`PENDING_SECTIONS`. A caller fills a slot by
-passing a :class:`ReportSection`; an empty slot says that nothing was computed.
+passing a :class:`ReportSection`; an empty slot shows that nothing was computed.
 """
 
 from __future__ import annotations
