@@ -32,6 +32,10 @@ PAGES = [
     st.Page(
         "pages/attributions.py", title=t("nav.attributions"), icon=":material/format_color_text:", url_path="attributions"
     ),
+    st.Page(
+        "pages/adversarial.py", title=t("nav.adversarial"), icon=":material/swap_horiz:", url_path="adversarial"
+    ),
+    st.Page("pages/triage.py", title=t("nav.triage"), icon=":material/fact_check:", url_path="triage"),
     st.Page("pages/jobs.py", title=t("nav.jobs"), icon=":material/work_history:", url_path="jobs"),
 ]
 navigation = st.navigation(PAGES)

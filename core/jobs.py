@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
 RESUMABLE_STATES = ("cancelled", "interrupted", "failed")
-KINDS = ("train", "uncertainty", "attribution")
+KINDS = ("train", "uncertainty", "attribution", "attack", "crossval")
 REGISTRY_FILE = "jobs.sqlite3"
 JOBS_DIR = "jobs"
 MAX_CPU_JOBS_ENV = "UNCERTAINTY_EXPLORER_MAX_CPU_JOBS"
@@ -661,6 +661,14 @@ def _handler(kind: str) -> Callable[[JobContext], dict]:
         from core.job_handlers import run_attribution_job
 
         return run_attribution_job
+    if kind == "attack":
+        from core.attack_jobs import run_attack_job
+
+        return run_attack_job
+    if kind == "crossval":
+        from core.triage_jobs import run_crossval_job
+
+        return run_crossval_job
     raise JobError(f"Unknown job kind {kind!r}.")
 
 

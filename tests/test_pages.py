@@ -208,7 +208,11 @@ def test_pages_hold_no_literal_text():
 
 
 @pytest.mark.parametrize(
-    "page", ["pages/data.py", "pages/train.py", "pages/explore.py", "pages/jobs.py", "pages/attributions.py"]
+    "page",
+    [
+        "pages/data.py", "pages/train.py", "pages/explore.py", "pages/jobs.py", "pages/attributions.py",
+        "pages/adversarial.py", "pages/triage.py",
+    ],
 )
 def test_page_in_chinese(workspace, finished_run, page):
     from ui import state

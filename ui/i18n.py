@@ -25,6 +25,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "nav.train": ("Train", "训练"),
     "nav.explore": ("Explore", "探索"),
     "nav.jobs": ("Jobs", "任务"),
+    "nav.adversarial": ("Adversarial", "对抗样本"),
+    "nav.triage": ("Triage", "标签复核"),
     "sidebar.language": ("Language", "语言"),
     "sidebar.model": ("Model", "模型"),
     "sidebar.model_help": (
@@ -892,6 +894,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "attributions.no": ("no", "否"),
 }
 
+
+# Pages added later keep their entries in their own modules; they join this one table here.
+from ui.strings_adversarial import STRINGS_ADVERSARIAL  # noqa: E402
+from ui.strings_triage import STRINGS_TRIAGE  # noqa: E402
+
+for _section in (STRINGS_ADVERSARIAL, STRINGS_TRIAGE):
+    _clashes = sorted(set(_section) & set(STRINGS))
+    if _clashes:
+        raise KeyError(f"Translation keys defined twice: {', '.join(_clashes)}")
+    STRINGS.update(_section)
 
 _last_language = DEFAULT_LANGUAGE
 
