@@ -33,6 +33,7 @@ from core.models import resolve_device
 from ui import state
 from ui.i18n import t
 from ui.jobs_view import job_panel, registry
+from ui.run_picker import pick_run
 from ui.shell import ensure_shell
 
 ensure_shell()
@@ -143,23 +144,9 @@ def _current_job(run_id: str) -> str | None:
 
 st.header(t("attributions.title"))
 st.caption(t("attributions.intro"))
-summaries = state.runs.list_runs(state.runs_root())
-if not summaries:
-    st.info(t("attributions.no_runs"))
-    st.page_link("pages/train.py", label=t("attributions.go_train"), icon=":material/model_training:")
-    st.stop()
-
 # ---------------------------------------------------------------- run and sample
-run_ids = [summary.id for summary in summaries]
-requested = st.query_params.get("run") or st.session_state.get("attributions.run")
-if requested not in run_ids:
-    if requested:
-        st.warning(t("attributions.run_missing", run=requested))
-    requested = run_ids[0]
-run_id = st.selectbox(t("attributions.run"), run_ids, index=run_ids.index(requested), key="attributions.run_choice")
-st.query_params["run"] = run_id
-st.session_state["attributions.run"] = run_id
-summary = next(s for s in summaries if s.id == run_id)
+summary = pick_run("attributions")
+run_id = summary.id
 modified = state.run_modified(summary.path)
 predictions = state.load_predictions(str(summary.path), modified)
 class_names = summary.labels
@@ -266,7 +253,7 @@ for column, result in zip((left, right), (class_result, uncertainty_result)):
 
 views = [(result, _labels(result)) for result in results]
 details = [
-    (t("attributions.run"), run_id),
+    (t("runs.label"), run_id),
     (t("attributions.row"), str(position)),
     (t("attributions.method"), t(f"attributions.method_{method}")),
     (t("attributions.label"), label or "—"),

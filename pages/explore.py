@@ -21,6 +21,7 @@ from core.metrics import reliability_bins
 from ui import state
 from ui import uncertainty_view as views
 from ui.i18n import current_language, t
+from ui.run_picker import pick_run
 from ui.shell import ensure_shell
 
 ensure_shell()
@@ -46,30 +47,8 @@ def _report_html(run_path: str, language: str) -> bytes:
 
 st.header(t("explore.title"))
 summaries = state.runs.list_runs(state.runs_root())
-if not summaries:
-    st.info(t("explore.no_runs"))
-    st.page_link("pages/train.py", label=t("explore.go_train"), icon=":material/model_training:")
-    st.stop()
-
-run_ids = [summary.id for summary in summaries]
-requested = st.query_params.get("run") or st.session_state.get("explore.run")
-if requested not in run_ids:
-    if requested:
-        st.warning(t("explore.run_missing", run=requested))
-    requested = run_ids[0]
-run_id = st.selectbox(
-    t("explore.run"),
-    run_ids,
-    index=run_ids.index(requested),
-    format_func=lambda rid: t(
-        "explore.run_option",
-        run=rid,
-        data=next(s.data for s in summaries if s.id == rid) or "—",
-    ),
-)
-st.query_params["run"] = run_id
-st.session_state["explore.run"] = run_id
-summary = next(s for s in summaries if s.id == run_id)
+summary = pick_run("explore")
+run_id = summary.id
 modified = state.run_modified(summary.path)
 predictions = state.load_predictions(str(summary.path), modified)
 metrics = state.load_run_json(str(summary.path), "metrics.json", modified)

@@ -16,7 +16,7 @@ st.header(t("jobs.title"))
 listed = registry().list(limit=200)
 if not listed:
     st.info(t("jobs.none"))
-    st.page_link("pages/train.py", label=t("explore.go_train"), icon=":material/model_training:")
+    st.page_link("pages/train.py", label=t("runs.go_train"), icon=":material/model_training:")
     st.stop()
 
 table = pd.DataFrame(

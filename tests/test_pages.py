@@ -95,7 +95,7 @@ def test_explore_page_without_runs(workspace):
     app = open_page("pages/explore.py")
 
     assert not app.exception
-    assert t("explore.no_runs") in [info.value for info in app.info]
+    assert t("runs.none") in [info.value for info in app.info]
 
 
 def test_explore_page_filters(workspace, finished_run):
@@ -123,7 +123,7 @@ def test_explore_page_unknown_run_in_url(workspace, finished_run):
     app.switch_page("pages/explore.py").run()
 
     assert not app.exception
-    assert t("explore.run_missing", run="deleted-run") in [warning.value for warning in app.warning]
+    assert t("runs.missing", run="deleted-run") in [warning.value for warning in app.warning]
 
 
 def test_jobs_page_lists_job(workspace, tiny_model_dir, keyword_dataset):
@@ -356,7 +356,7 @@ def test_attributions_page_without_runs(workspace):
     app = open_page("pages/attributions.py")
 
     assert not app.exception
-    assert t("attributions.no_runs") in [info.value for info in app.info]
+    assert t("runs.none") in [info.value for info in app.info]
 
 
 def test_attributions_page_renders_both_views(workspace, finished_run):

@@ -43,6 +43,17 @@ STRINGS: dict[str, tuple[str, str]] = {
     "sidebar.dataset": ("Dataset: {name}", "数据集：{name}"),
     "sidebar.workspace": ("Workspace: {path}", "工作区：{path}"),
     # Common
+    "runs.none": (
+        "No finished runs yet. Fine-tune a model on the Train page first.",
+        "还没有已完成的运行。请先在训练页微调模型。",
+    ),
+    "runs.go_train": ("Go to the Train page", "前往训练页"),
+    "runs.label": ("Run", "运行"),
+    "runs.option": ("{run} · {data}", "{run} · {data}"),
+    "runs.missing": (
+        "Run {run} was not found in this workspace; showing the newest run instead.",
+        "在此工作区中未找到运行 {run}，改为显示最新的运行。",
+    ),
     "common.class": ("Class", "类别"),
     "common.rows": ("Rows", "行数"),
     "common.probability": ("Probability", "概率"),
@@ -286,17 +297,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "jobs.no_log": ("No log lines yet.", "尚无日志。"),
     # Explore page
     "explore.title": ("Explore uncertainty", "探索不确定性"),
-    "explore.no_runs": (
-        "No finished runs yet. Fine-tune a model on the Train page first.",
-        "还没有已完成的运行。请先在训练页微调模型。",
-    ),
-    "explore.go_train": ("Go to the Train page", "前往训练页"),
-    "explore.run": ("Run", "运行"),
-    "explore.run_option": ("{run} · {data}", "{run} · {data}"),
-    "explore.run_missing": (
-        "Run {run} was not found in this workspace; showing the newest run instead.",
-        "在此工作区中未找到运行 {run}，改为显示最新的运行。",
-    ),
     "explore.test_accuracy": ("Test accuracy", "测试集准确率"),
     "explore.macro_f1": ("Macro F1", "宏平均 F1"),
     "explore.nll": ("NLL", "负对数似然"),
@@ -729,16 +729,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "explains a class logit, the right view an uncertainty score; red words raise it, blue words lower it.",
         "查看哪些词推动了样本的预测，哪些词让模型不确定。左侧解释某个类别的 logit，右侧解释不确定性分数；"
         "红色的词使其升高，蓝色的词使其降低。",
-    ),
-    "attributions.no_runs": (
-        "No finished run yet. Fine-tune a model on the Train page first.",
-        "还没有完成的运行。请先在训练页微调模型。",
-    ),
-    "attributions.go_train": ("Go to the Train page", "前往训练页"),
-    "attributions.run": ("Run", "运行"),
-    "attributions.run_missing": (
-        "Run {run} from the address was not found; showing the newest run.",
-        "未找到地址中的运行 {run}，已显示最新的运行。",
     ),
     "attributions.row": ("Row", "行号"),
     "attributions.rows": ("Rows", "行数"),
