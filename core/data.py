@@ -35,6 +35,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from core.messages import Message
 from core.vocabulary import VocabularyCoverage, vocabulary_coverage
 
 logger = logging.getLogger(__name__)
@@ -151,24 +152,32 @@ def decode_bytes(raw: bytes, *, encoding: str = "auto", name: str = "<data>") ->
     chinese = _decode_gb18030_if_chinese(raw)
     if chinese is not None:
         text, invalid_sequences = chinese
-        message = (
-            f"{name} is not valid UTF-8 (first invalid byte on line {first_bad_line}); its bytes read as Chinese "
-            "text, so it was read as GB18030 (which contains GBK and GB2312)."
-        )
         if invalid_sequences:
-            message += (
-                f" {invalid_sequences} byte sequence(s) are not valid GB18030 and were replaced with U+FFFD; "
-                "re-export the file as UTF-8 to keep them."
-            )
-        warnings.append(message + " If the text looks wrong, choose the encoding explicitly.")
+            warnings.append(Message(
+                "read_gb18030_replaced",
+                "{name} is not valid UTF-8 (first invalid byte on line {line}); its bytes read as Chinese text, so "
+                "it was read as GB18030 (which contains GBK and GB2312). {invalid} byte sequence(s) are not valid "
+                "GB18030 and were replaced with U+FFFD; re-export the file as UTF-8 to keep them. If the text "
+                "looks wrong, choose the encoding explicitly.",
+                name=name, line=first_bad_line, invalid=invalid_sequences,
+            ))
+        else:
+            warnings.append(Message(
+                "read_gb18030",
+                "{name} is not valid UTF-8 (first invalid byte on line {line}); its bytes read as Chinese text, so "
+                "it was read as GB18030 (which contains GBK and GB2312). If the text looks wrong, choose the "
+                "encoding explicitly.",
+                name=name, line=first_bad_line,
+            ))
         return text, GB18030, warnings
 
     text = raw.decode("cp1252", errors="uncertainty_explorer_1252")
-    warnings.append(
-        f"{name} is not valid UTF-8 (first invalid byte on line {first_bad_line}); it was read as "
-        "Windows-1252 / Latin-1. If accented characters look wrong, save the file as UTF-8 "
-        "or choose the encoding explicitly."
-    )
+    warnings.append(Message(
+        "read_cp1252",
+        "{name} is not valid UTF-8 (first invalid byte on line {line}); it was read as Windows-1252 / Latin-1. "
+        "If accented characters look wrong, save the file as UTF-8 or choose the encoding explicitly.",
+        name=name, line=first_bad_line,
+    ))
     return text, "windows-1252", warnings
 
 
@@ -588,11 +597,13 @@ def _parse_delimited(
             )
             if line_rows is not None and (merged > 0 or not standard_consistent):
                 opened = sum(1 for line in lines for cell in line.split(delimiter) if cell.startswith('"'))
-                warnings.append(
-                    f"{display}: {opened} field(s) start with a double quote, and reading them as quoted "
-                    f"fields would merge {max(merged, 0)} rows, so each line was read as one row. A field "
-                    "wrapped in quotes on its own line loses the outer quotes; any other quote stays as text."
-                )
+                warnings.append(Message(
+                    "read_quotes_as_text",
+                    "{name}: {opened} field(s) start with a double quote, and reading them as quoted fields would "
+                    "merge {merged} rows, so each line was read as one row. A field wrapped in quotes on its own "
+                    "line loses the outer quotes; any other quote stays as text.",
+                    name=display, opened=opened, merged=max(merged, 0),
+                ))
                 rows = line_rows
         elif standard_error:
             raise DataLoadError(
@@ -656,7 +667,10 @@ def _clean_header(names: list[str], warnings: list[str], display: str) -> list[s
         seen[base] += 1
         name = base if seen[base] == 1 else f"{base}_{seen[base]}"
         if name != raw_name:
-            warnings.append(f"{display}: column {index + 1} header {raw_name!r} was renamed to {name!r}.")
+            warnings.append(Message(
+                "read_header_renamed", "{name}: column {column} header {old!r} was renamed to {new!r}.",
+                name=display, column=index + 1, old=raw_name, new=name,
+            ))
         cleaned.append(name)
     return cleaned
 
@@ -907,21 +921,25 @@ def validate_dataset(
         report.token_length_p95 = float(np.percentile(lengths, 95))
 
     if len(class_counts) < 2:
-        report.blocking.append(
-            f"Found {len(class_counts)} class(es) among labelled rows; training needs at least 2. "
-            "Check the label column."
-        )
+        report.blocking.append(Message(
+            "validate_too_few_classes",
+            "Found {count} class(es) among labelled rows; training needs at least 2. Check the label column.",
+            count=len(class_counts),
+        ))
     small = [name for name, count in class_counts.items() if count < min_per_class]
     if small:
-        report.blocking.append(
-            f"Class(es) {', '.join(repr(name) for name in small[:5])} have fewer than {min_per_class} rows, "
-            "too few for a stratified split. Add rows or remove the class."
-        )
+        report.blocking.append(Message(
+            "validate_small_classes",
+            "Class(es) {classes} have fewer than {minimum} rows, too few for a stratified split. Add rows or "
+            "remove the class.",
+            classes=", ".join(repr(name) for name in small[:5]), minimum=min_per_class,
+        ))
     if len(class_counts) > 1000:
-        report.blocking.append(
-            f"The label column has {len(class_counts)} distinct values; it is probably not a label. "
-            "Choose another column."
-        )
+        report.blocking.append(Message(
+            "validate_label_not_categorical",
+            "The label column has {count} distinct values; it is probably not a label. Choose another column.",
+            count=len(class_counts),
+        ))
     return report
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 from core import data as data_module
 from core.models import ModelLoadError
 from ui import state
-from ui.i18n import t
+from ui.i18n import t, t_message
 from ui.shell import ensure_shell
 
 ensure_shell()
@@ -80,7 +80,7 @@ else:
     default_mapping = data_module.guess_mapping(table)
 
 for warning in table.warnings:
-    st.warning(warning)
+    st.warning(t_message(warning))
 
 st.caption(
     t(
@@ -185,7 +185,7 @@ if mapping.confidence:
     st.caption(t("report.confidence_present", present=report.confidence_present, rows=report.rows_read))
 
 for problem in report.blocking:
-    st.error(problem)
+    st.error(t_message(problem))
 if mapping.label is None:
     st.warning(t("report.no_label"))
 

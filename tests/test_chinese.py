@@ -1,5 +1,6 @@
 """Chinese data: GB18030 / GBK detection, vocabulary coverage, and a Chinese model through the whole flow."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -352,3 +353,51 @@ def test_data_page_chinese_model_no_warning(workspace, chinese_model_dir):
     assert not app.exception
     assert coverage in [caption.value for caption in app.caption]
     assert not any(warning.value.startswith(low[:12]) for warning in app.warning)
+
+
+def _core_message_templates() -> dict[str, str]:
+    """Return every ``Message(key, template, ...)`` written in ``core``, by key."""
+    import ast
+
+    found: dict[str, str] = {}
+    for path in sorted((Path(__file__).resolve().parents[1] / "core").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Message" and len(node.args) >= 2:
+                key, template = (arg.value for arg in node.args[:2])
+                found[key] = template
+    return found
+
+
+def test_core_messages_have_both_languages():
+    from ui.i18n import STRINGS
+
+    templates = _core_message_templates()
+    assert len(templates) >= 7
+    for key, template in templates.items():
+        english, chinese = STRINGS[f"core.{key}"]
+        assert english == template, key
+        assert chinese and re.search(r"[\u4e00-\u9fff]", chinese), key
+
+
+def test_core_warning_shown_in_chinese(shared_data_dir):
+    from core.messages import Message
+    from ui.i18n import t_message
+
+    raw = (shared_data_dir / "rt-polarity" / "rt-polarity.neg").read_bytes()
+    text, encoding, warnings = decode_bytes(raw, name="rt-polarity.neg")
+    assert encoding == "windows-1252" and isinstance(warnings[0], Message)
+    chinese = t_message(warnings[0], "zh")
+    assert "rt-polarity.neg" in chinese and "Windows-1252" in chinese and "不是有效的 UTF-8" in chinese
+    assert t_message(warnings[0], "en") == str(warnings[0])
+    # A plain string (an error from a library) passes through unchanged.
+    assert t_message("plain error", "zh") == "plain error"
+
+
+def test_validation_blockers_translated():
+    from ui.i18n import t_message
+
+    table = data_module.RawTable(pd.DataFrame({"text": ["一", "二", "三"], "label": ["a", "a", "a"]}), name="x.csv",
+                                 format="csv")
+    report = data_module.validate_dataset(apply_mapping(table, ColumnMapping(text="text", label="label")))
+    assert [problem.key for problem in report.blocking] == ["validate_too_few_classes"]
+    assert t_message(report.blocking[0], "zh") == "带标签的行中只有 1 个类别，训练至少需要 2 个。请检查标签列。"

@@ -42,6 +42,53 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "sidebar.dataset": ("Dataset: {name}", "数据集：{name}"),
     "sidebar.workspace": ("Workspace: {path}", "工作区：{path}"),
+    # Messages from core (core.messages.Message); the English text equals core's template.
+    "core.read_gb18030": (
+        "{name} is not valid UTF-8 (first invalid byte on line {line}); its bytes read as Chinese text, so "
+        "it was read as GB18030 (which contains GBK and GB2312). If the text looks wrong, choose the "
+        "encoding explicitly.",
+        "{name} 不是有效的 UTF-8（第 {line} 行出现第一个无效字节）；其字节可按中文解读，因此已按 GB18030"
+        "（兼容 GBK 和 GB2312）读取。如果文字显示不对，请明确指定编码。",
+    ),
+    "core.read_gb18030_replaced": (
+        "{name} is not valid UTF-8 (first invalid byte on line {line}); its bytes read as Chinese text, so "
+        "it was read as GB18030 (which contains GBK and GB2312). {invalid} byte sequence(s) are not valid "
+        "GB18030 and were replaced with U+FFFD; re-export the file as UTF-8 to keep them. If the text "
+        "looks wrong, choose the encoding explicitly.",
+        "{name} 不是有效的 UTF-8（第 {line} 行出现第一个无效字节）；其字节可按中文解读，因此已按 GB18030"
+        "（兼容 GBK 和 GB2312）读取。其中 {invalid} 处字节序列不是有效的 GB18030，已替换为 U+FFFD；"
+        "如需保留，请将文件重新导出为 UTF-8。如果文字显示不对，请明确指定编码。",
+    ),
+    "core.read_cp1252": (
+        "{name} is not valid UTF-8 (first invalid byte on line {line}); it was read as Windows-1252 / Latin-1. "
+        "If accented characters look wrong, save the file as UTF-8 or choose the encoding explicitly.",
+        "{name} 不是有效的 UTF-8（第 {line} 行出现第一个无效字节），已按 Windows-1252 / Latin-1 读取。"
+        "如果带重音的字符显示不对，请将文件另存为 UTF-8，或明确指定编码。",
+    ),
+    "core.read_quotes_as_text": (
+        "{name}: {opened} field(s) start with a double quote, and reading them as quoted fields would "
+        "merge {merged} rows, so each line was read as one row. A field wrapped in quotes on its own "
+        "line loses the outer quotes; any other quote stays as text.",
+        "{name}：有 {opened} 个字段以双引号开头，若按带引号字段读取会合并 {merged} 行，因此改为每行读作一条记录。"
+        "整行被引号包住的字段会去掉外层引号，其他引号按文字保留。",
+    ),
+    "core.read_header_renamed": (
+        "{name}: column {column} header {old!r} was renamed to {new!r}.",
+        "{name}：第 {column} 列的列名 {old!r} 已改为 {new!r}。",
+    ),
+    "core.validate_too_few_classes": (
+        "Found {count} class(es) among labelled rows; training needs at least 2. Check the label column.",
+        "带标签的行中只有 {count} 个类别，训练至少需要 2 个。请检查标签列。",
+    ),
+    "core.validate_small_classes": (
+        "Class(es) {classes} have fewer than {minimum} rows, too few for a stratified split. Add rows or "
+        "remove the class.",
+        "类别 {classes} 的行数少于 {minimum}，不足以做分层划分。请补充数据或移除该类别。",
+    ),
+    "core.validate_label_not_categorical": (
+        "The label column has {count} distinct values; it is probably not a label. Choose another column.",
+        "标签列有 {count} 个不同取值，很可能不是标签。请选择其他列。",
+    ),
     # Common
     "runs.none": (
         "No finished runs yet. Fine-tune a model on the Train page first.",
@@ -928,6 +975,18 @@ def init_language() -> str:
     st.query_params[LANGUAGE_QUERY_KEY] = language
     _last_language = language
     return language
+
+
+def t_message(message: str, language: str | None = None) -> str:
+    """Return a message from ``core`` in the interface language.
+
+    A :class:`core.messages.Message` whose ``core.<key>`` entry exists is translated;
+    any other string (an English error from a library, say) is returned unchanged.
+    """
+    key = f"core.{getattr(message, 'key', '')}"
+    if key in STRINGS and isinstance(getattr(message, "values", None), dict):
+        return t(key, language, **message.values)
+    return str(message)
 
 
 def t(key: str, language: str | None = None, **values) -> str:
