@@ -3,9 +3,8 @@
 ``core`` speaks English: the CLI and logs print a :class:`Message` as the plain string
 it is. A message also carries a ``key`` and the ``values`` it was built from, so the
 dashboard can look up ``core.<key>`` in its translation table and show the same
-message in Chinese. Only the messages a dashboard user meets while checking data are
-keyed so far; other errors stay English and the page puts them inside a translated
-sentence.
+message in Chinese. So far only the messages a dashboard user meets while checking
+data carry a key. Other errors stay English, inside a translated sentence of the page.
 """
 
 from __future__ import annotations
