@@ -23,6 +23,7 @@ from core import jobs, runs
 from core.models import DEVICE_CHOICES, resolve_device
 from core.progress import Progress
 from core.training import TrainConfig, fine_tune
+from core.training_augment import check_extra_train_rows
 
 if TYPE_CHECKING:
     from core.attribution import AttributionSpec
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DATASET_FILE = "dataset.parquet"
+EXTRA_TRAIN_ROWS_FILE = "extra_train_rows.parquet"
 
 
 def submit_training(
@@ -41,17 +43,24 @@ def submit_training(
     data_info: dict | None = None,
     output_dir: str | Path | None = None,
     checkpoint_every_seconds: float = 120.0,
+    preassigned_splits: bool = False,
+    extra_train_rows: pd.DataFrame | None = None,
 ) -> jobs.Job:
     """Store the mapped dataset with the job and submit a background fine-tuning job.
 
-    The dataset is written next to the job before the job is recorded, so a worker
-    (or a resume after a crash) always finds exactly the rows that were submitted.
+    The dataset, and ``extra_train_rows`` when given (see :func:`core.training.fine_tune`),
+    are written next to the job before the job is recorded, so a worker (or a resume
+    after a crash) always finds exactly the rows that were submitted.
+    ``preassigned_splits`` keeps the dataset's own ``split`` column, as in
+    :func:`core.training.prepare_training_data`.
 
     Raises:
-        ValueError: invalid settings.
+        ValueError: invalid settings, or extra rows without text or label.
         FileExistsError: ``output_dir`` exists and is not empty.
     """
     config.validate()
+    if extra_train_rows is not None:
+        extra_train_rows = check_extra_train_rows(extra_train_rows)
     if checkpoint_every_seconds <= 0:
         raise ValueError(f"checkpoint_every_seconds must be above 0; got {checkpoint_every_seconds}.")
     workspace = Path(workspace)
@@ -64,12 +73,16 @@ def submit_training(
     job_dir = registry.job_dir(job_id)
     job_dir.mkdir(parents=True)
     runs.write_parquet_atomic(dataset, job_dir / DATASET_FILE)
+    if extra_train_rows is not None:
+        runs.write_parquet_atomic(extra_train_rows, job_dir / EXTRA_TRAIN_ROWS_FILE)
     payload = {
         "train": asdict(config),
         "data_info": data_info or {},
         "output_dir": str(output_dir),
         "rows": int(len(dataset)),
         "checkpoint_every_seconds": float(checkpoint_every_seconds),
+        "preassigned_splits": bool(preassigned_splits),
+        "extra_train_rows": None if extra_train_rows is None else int(len(extra_train_rows)),
     }
     registry.create("train", payload, requested_device=config.device, job_id=job_id)
     registry.reconcile()
@@ -81,6 +94,8 @@ def run_train_job(context: jobs.JobContext) -> dict:
     payload = context.job.config
     config = TrainConfig.from_dict(payload["train"])
     dataset = pd.read_parquet(context.job_dir / DATASET_FILE)
+    extra_path = context.job_dir / EXTRA_TRAIN_ROWS_FILE
+    extra_train_rows = pd.read_parquet(extra_path) if extra_path.is_file() else None
     logger.info(
         "Worker %d running job %s (attempt %d) on %s",
         os.getpid(), context.job.id, context.job.attempts, context.job.resource,
@@ -95,6 +110,8 @@ def run_train_job(context: jobs.JobContext) -> dict:
         checkpoint_dir=context.checkpoint_dir,
         checkpoint_every_seconds=payload.get("checkpoint_every_seconds", 120.0),
         resume=True,
+        preassigned_splits=payload.get("preassigned_splits", False),
+        extra_train_rows=extra_train_rows,
     )
     # The run folder contains the final model, so the resumable checkpoint can go.
     shutil.rmtree(context.checkpoint_dir, ignore_errors=True)

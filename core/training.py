@@ -3,6 +3,9 @@
 The loop is plain PyTorch: AdamW with linear warm-up and decay, dynamic padding with
 length-grouped batches, gradient clipping, evaluation on the validation split after
 each epoch, and the best epoch's weights kept. Mixed precision is used on CUDA only.
+Options add FGM or PGD adversarial training on the word embeddings
+(:mod:`core.adversarial_training`), and noisy copies of the training rows and extra
+training rows (:mod:`core.training_augment`).
 Progress goes through a callback so that the CLI, the dashboard and the job runner
 each render it their own way.
 """
@@ -24,6 +27,13 @@ from transformers import get_linear_schedule_with_warmup
 
 from core import data as data_module
 from core import checkpoint, runs
+from core.adversarial_training import (
+    ADVERSARIAL_MODES,
+    AdversarialSettings,
+    EmbeddingPerturbation,
+    adversarial_backward,
+    mean_token_embedding_norm,
+)
 from core.batching import EncodedTexts, collate, encode_texts, length_grouped_batches
 from core.metrics import classification_metrics
 from core.models import (
@@ -36,6 +46,7 @@ from core.models import (
 )
 from core.progress import ComputationCancelled, Progress
 from core.scoring import predict_logits_encoded, predictions_table
+from core.training_augment import AUGMENT_KINDS, TrainingRows, prepare_extra_rows, row_keys
 from core.uncertainty import softmax
 
 logger = logging.getLogger(__name__)
@@ -43,6 +54,9 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[Progress], None]
 SELECTION_METRICS = ("macro_f1", "accuracy", "nll")
 _LOSS_WINDOW = 20
+# Inclusive bounds that TrainConfig.validate enforces and the Train page's inputs use.
+ADVERSARIAL_STEPS_RANGE = (1, 20)
+AUGMENT_COPIES_RANGE = (1, 10)
 
 
 class TrainingCancelled(ComputationCancelled):
@@ -71,6 +85,17 @@ class TrainConfig:
     device: str = "auto"
     mixed_precision: bool = True
     trust_remote_code: bool = False
+    # Adversarial training (core.adversarial_training). epsilon and alpha are L2 norms of the
+    # perturbation of one text's word embeddings, in multiples of the mean norm of one token's
+    # embedding in the pretrained model.
+    adversarial: str = "none"
+    adversarial_epsilon: float = 0.1
+    adversarial_steps: int = 3
+    adversarial_alpha: float = 0.05
+    # Noisy copies of the training rows (core.training_augment), made anew every epoch.
+    augment: str = "none"
+    augment_rate: float = 0.1
+    augment_copies: int = 1
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field, its value and the allowed range."""
@@ -86,6 +111,33 @@ class TrainConfig:
             ("max_rows", self.max_rows is None or self.max_rows >= 10, "empty or at least 10"),
             ("validation_fraction", 0 < self.validation_fraction < 0.5, "in (0, 0.5)"),
             ("test_fraction", 0 <= self.test_fraction < 0.5, "in [0, 0.5)"),
+            (
+                "adversarial_epsilon",
+                _is_number(self.adversarial_epsilon) and 0 < self.adversarial_epsilon < math.inf,
+                "a finite number above 0 (L2 norm per text, in multiples of the mean token-embedding norm)",
+            ),
+            (
+                "adversarial_steps",
+                _is_whole_number(self.adversarial_steps)
+                and ADVERSARIAL_STEPS_RANGE[0] <= self.adversarial_steps <= ADVERSARIAL_STEPS_RANGE[1],
+                "a whole number from {} to {}".format(*ADVERSARIAL_STEPS_RANGE),
+            ),
+            (
+                "adversarial_alpha",
+                _is_number(self.adversarial_alpha) and 0 < self.adversarial_alpha < math.inf,
+                "a finite number above 0 (L2 norm of one PGD step, in multiples of the mean token-embedding norm)",
+            ),
+            (
+                "augment_rate",
+                _is_number(self.augment_rate) and 0 < self.augment_rate <= 1,
+                "in (0, 1] (edit probability per character or word)",
+            ),
+            (
+                "augment_copies",
+                _is_whole_number(self.augment_copies)
+                and AUGMENT_COPIES_RANGE[0] <= self.augment_copies <= AUGMENT_COPIES_RANGE[1],
+                "a whole number from {} to {}".format(*AUGMENT_COPIES_RANGE),
+            ),
         ]
         for name, ok, allowed in checks:
             if not ok:
@@ -96,6 +148,19 @@ class TrainConfig:
             )
         if self.device not in DEVICE_CHOICES:
             raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}; got {self.device!r}.")
+        if self.adversarial not in ADVERSARIAL_MODES:
+            raise ValueError(f"adversarial must be one of {', '.join(ADVERSARIAL_MODES)}; got {self.adversarial!r}.")
+        if self.augment not in AUGMENT_KINDS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENT_KINDS)}; got {self.augment!r}.")
+
+    def adversarial_settings(self, embedding_norm: float) -> AdversarialSettings:
+        """Return the adversarial settings with epsilon and alpha in embedding units, given the mean token-embedding norm."""
+        return AdversarialSettings(
+            mode=self.adversarial,
+            epsilon=float(self.adversarial_epsilon) * embedding_norm,
+            steps=int(self.adversarial_steps),
+            alpha=float(self.adversarial_alpha) * embedding_norm,
+        )
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -104,6 +169,14 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"Unknown training setting(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
         return cls(**values)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _is_whole_number(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 @dataclass
@@ -137,6 +210,23 @@ def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
+def _describe_adversarial(config: TrainConfig, embedding_norm: float) -> str:
+    steps = f", {config.adversarial_steps} steps of size {config.adversarial_alpha:g}" if config.adversarial == "pgd" else ""
+    return (
+        f"Adversarial training: {config.adversarial.upper()} on the word embeddings, epsilon "
+        f"{config.adversarial_epsilon:g}{steps}, in multiples of the mean token-embedding norm {embedding_norm:.4f}"
+    )
+
+
+def _check_finite_loss(loss: torch.Tensor, name: str, step: int, config: TrainConfig) -> None:
+    if torch.isfinite(loss):
+        return
+    advice = f"lower learning_rate (now {config.learning_rate}) or turn off mixed precision"
+    if name != "Training loss":
+        advice = f"lower adversarial_epsilon (now {config.adversarial_epsilon}), {advice}"
+    raise FloatingPointError(f"{name} became {loss.item()} at step {step}. To fix it, {advice}.")
+
+
 def _evaluate(model, encoded: EncodedTexts, label_ids: np.ndarray, class_names, config, device) -> tuple[dict, np.ndarray]:
     logits = predict_logits_encoded(
         model, encoded, batch_size=config.eval_batch_size, device=device, mixed_precision=config.mixed_precision
@@ -151,10 +241,28 @@ def _subset(encoded: EncodedTexts, indices: np.ndarray) -> EncodedTexts:
     )
 
 
-def prepare_training_data(dataset: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
-    """Drop unusable rows, subsample to ``max_rows`` and add the ``split`` column (seeded)."""
+def prepare_training_data(
+    dataset: pd.DataFrame, config: TrainConfig, *, preassigned_splits: bool = False
+) -> pd.DataFrame:
+    """Drop unusable rows, subsample to ``max_rows`` and add the ``split`` column (seeded).
+
+    With ``preassigned_splits`` the dataset's own ``split`` column decides the split of
+    each row instead. Then ``max_rows`` and the split fractions are not applied, and rows
+    whose split is not train, validation or test are left out. Cross-validation and
+    retraining on the splits of an earlier run use this.
+    """
+    if preassigned_splits and data_module.SPLIT_COLUMN not in dataset:
+        raise ValueError(
+            f"preassigned_splits needs a {data_module.SPLIT_COLUMN!r} column with train, validation or test "
+            "per row; the dataset has none."
+        )
     prepared = data_module.prepare_for_training(dataset, drop_duplicates=config.drop_duplicates)
-    if config.max_rows is not None:
+    if preassigned_splits:
+        assigned = prepared[data_module.SPLIT_COLUMN].isin(data_module.SPLIT_NAMES)
+        if not assigned.all():
+            logger.info("Leaving out %d rows whose preassigned split is not train, validation or test", (~assigned).sum())
+        prepared = prepared[assigned].reset_index(drop=True)
+    elif config.max_rows is not None:
         prepared = data_module.stratified_subsample(prepared, config.max_rows, seed=config.seed)
     if prepared.empty:
         raise ValueError("No rows with both text and label remain; check the column mapping.")
@@ -162,12 +270,13 @@ def prepare_training_data(dataset: pd.DataFrame, config: TrainConfig) -> pd.Data
     if len(classes) < 2:
         raise ValueError(f"Training needs at least 2 classes; the labelled rows have {classes!r}.")
     prepared = prepared.copy()
-    prepared[data_module.SPLIT_COLUMN] = data_module.assign_splits(
-        prepared,
-        validation_fraction=config.validation_fraction,
-        test_fraction=config.test_fraction,
-        seed=config.seed,
-    ).to_numpy()
+    if not preassigned_splits:
+        prepared[data_module.SPLIT_COLUMN] = data_module.assign_splits(
+            prepared,
+            validation_fraction=config.validation_fraction,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
+        ).to_numpy()
     for split in ("train", "validation"):
         if not (prepared[data_module.SPLIT_COLUMN] == split).any():
             raise ValueError(f"The {split} split is empty; use more rows (max_rows) or a larger fraction.")
@@ -185,6 +294,8 @@ def fine_tune(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every_seconds: float = 120.0,
     resume: bool = False,
+    preassigned_splits: bool = False,
+    extra_train_rows: pd.DataFrame | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.model`` on a mapped dataset and write the run to ``output_dir``.
 
@@ -202,6 +313,13 @@ def fine_tune(
         resume: Continue from the latest checkpoint in ``checkpoint_dir`` with the same
             weights, optimizer, scheduler, random state and batch order. Without a
             checkpoint there, training starts from the beginning.
+        preassigned_splits: Keep the dataset's own ``split`` column (see
+            :func:`prepare_training_data`).
+        extra_train_rows: Labelled rows to add to the training split only, with the
+            mapped-dataset columns ``text`` and ``label`` (other columns are ignored).
+            Labels must be classes of ``dataset``. Rows whose text is also a validation
+            or test text are dropped with a warning. They are trained on every epoch
+            but get no noisy copies, and they are not scored into the predictions table.
 
     Returns:
         The run folder and its metrics (history, best epoch, validation and test metrics).
@@ -216,13 +334,22 @@ def fine_tune(
         raise ValueError(f"checkpoint_every_seconds must be above 0; got {checkpoint_every_seconds}.")
     transformers.set_seed(config.seed)
     device = resolve_device(config.device)
-    prepared = prepare_training_data(dataset, config)
+    prepared = prepare_training_data(dataset, config, preassigned_splits=preassigned_splits)
     class_names = data_module.label_names(prepared[data_module.LABEL_COLUMN])
     label_index = {name: index for index, name in enumerate(class_names)}
+    extra_rows, extra_dropped = (
+        prepare_extra_rows(extra_train_rows, prepared, class_names) if extra_train_rows is not None else (None, 0)
+    )
     emit(Progress(phase="prepare", message=f"Loading model {config.model} for {len(class_names)} classes"))
 
     model, tokenizer = load_classifier(config.model, label_names=class_names, trust_remote_code=config.trust_remote_code)
     max_length = min(config.max_length, model_max_length(tokenizer, model))
+    perturber = embedding_norm = adversarial = None
+    if config.adversarial != "none":
+        perturber = EmbeddingPerturbation(model)
+        # Measured on the pretrained weights, before any checkpoint is loaded, so a resumed run uses the same value.
+        embedding_norm = mean_token_embedding_norm(model)
+        adversarial = config.adversarial_settings(embedding_norm)
     model.to(device)
     dtype = autocast_dtype(device, enabled=config.mixed_precision)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
@@ -233,10 +360,26 @@ def fine_tune(
     label_ids = prepared[data_module.LABEL_COLUMN].map(label_index).to_numpy(dtype=np.int64)
     index_of = {name: np.flatnonzero(split == name) for name in data_module.SPLIT_NAMES}
     train_encoded = _subset(encoded, index_of["train"])
-    train_labels = torch.from_numpy(label_ids[index_of["train"]])
     validation_encoded = _subset(encoded, index_of["validation"])
+    training_set = TrainingRows(
+        train=train_encoded,
+        train_label_ids=label_ids[index_of["train"]],
+        train_texts=[texts[i] for i in index_of["train"]],
+        train_keys=row_keys(prepared)[index_of["train"]],
+        tokenizer=tokenizer,
+        max_length=max_length,
+        kind=config.augment,
+        rate=config.augment_rate,
+        copies=config.augment_copies if config.augment != "none" else 0,
+        seed=config.seed,
+        extra_dropped=extra_dropped,
+    )
+    if extra_rows is not None and len(extra_rows):
+        training_set.extra = encode_texts(tokenizer, extra_rows[data_module.TEXT_COLUMN].tolist(), max_length=max_length)
+        training_set.extra_label_ids = extra_rows[data_module.LABEL_COLUMN].map(label_index).to_numpy(dtype=np.int64)
+    training_rows = training_set.counts()
 
-    steps_per_epoch = math.ceil(len(train_encoded) / config.batch_size)
+    steps_per_epoch = math.ceil(training_rows["per_epoch"] / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = _optimizer(model, config)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
@@ -246,6 +389,16 @@ def fine_tune(
         config.model, device, len(index_of["train"]), len(index_of["validation"]), len(index_of["test"]),
         len(class_names), config.batch_size, config.epochs, total_steps, max_length,
     )
+    if training_set.copies or training_rows["extra"]:
+        logger.info(
+            "Training rows per epoch: %d train + %d noisy copies (%s noise, rate %g) + %d extra rows",
+            training_rows["train"], training_rows["noisy_copies"], config.augment, config.augment_rate,
+            training_rows["extra"],
+        )
+    if perturber is not None:
+        description = _describe_adversarial(config, embedding_norm)
+        logger.info("%s", description)
+        emit(Progress(phase="prepare", message=description))
 
     loop = {
         "epoch": 1,  # epoch in progress, 1-based
@@ -257,6 +410,8 @@ def fine_tune(
         "recent_losses": [],
         "epoch_loss_sum": 0.0,
         "epoch_samples": 0,
+        "epoch_adversarial_loss_sum": 0.0,
+        "epoch_perturbation_norm_sum": 0.0,
         "train_seconds": 0.0,  # accumulated over resumed segments
         "best_unchanged_since_last": False,
     }
@@ -290,26 +445,41 @@ def fine_tune(
     while loop["epoch"] <= config.epochs:
         epoch = loop["epoch"]
         model.train()
-        # The order depends on (seed, epoch) only, so a resumed run skips exactly the batches it already took.
+        epoch_encoded, epoch_label_ids = training_set.for_epoch(epoch)
+        epoch_labels = torch.from_numpy(epoch_label_ids)
+        # The rows and their order depend on (seed, epoch) only, so a resumed run skips exactly the batches it
+        # already took.
         batches = length_grouped_batches(
-            train_encoded.lengths, config.batch_size, rng=np.random.default_rng([config.seed, epoch])
+            epoch_encoded.lengths, config.batch_size, rng=np.random.default_rng([config.seed, epoch])
         )
         for batch_indices in batches[loop["step_in_epoch"] :]:
             if should_stop is not None and should_stop():
                 loop["train_seconds"] = segment_base_seconds + time.perf_counter() - segment_started
                 save("cancel")
                 raise TrainingCancelled(f"Stopped by request at step {loop['global_step']} of {total_steps}.")
-            inputs = collate(train_encoded, batch_indices, device)
-            targets = train_labels[batch_indices].to(device)
-            with autocast_context(device, dtype):
-                logits = model(**inputs).logits  # (B, K)
-            loss = torch.nn.functional.cross_entropy(logits.float(), targets)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"Training loss became {loss.item()} at step {loop['global_step'] + 1}; lower learning_rate "
-                    f"(now {config.learning_rate}) or turn off mixed precision."
-                )
-            scaler.scale(loss).backward()
+            inputs = collate(epoch_encoded, batch_indices, device)
+            targets = epoch_labels[batch_indices].to(device)
+
+            def compute_loss() -> torch.Tensor:
+                with autocast_context(device, dtype):
+                    logits = model(**inputs).logits  # (B, K)
+                return torch.nn.functional.cross_entropy(logits.float(), targets)
+
+            if perturber is None:
+                loss = compute_loss()
+                _check_finite_loss(loss, "Training loss", loop["global_step"] + 1, config)
+                scaler.scale(loss).backward()
+            else:
+                with perturber.attached():
+                    losses = adversarial_backward(
+                        compute_loss, scaler.scale, perturber, input_ids=inputs["input_ids"],
+                        attention_mask=inputs["attention_mask"], settings=adversarial,
+                    )
+                loss = losses.clean_loss
+                _check_finite_loss(loss, "Training loss", loop["global_step"] + 1, config)
+                _check_finite_loss(losses.adversarial_loss, "Adversarial loss", loop["global_step"] + 1, config)
+                loop["epoch_adversarial_loss_sum"] += float(losses.adversarial_loss) * len(batch_indices)
+                loop["epoch_perturbation_norm_sum"] += losses.perturbation_norm * len(batch_indices)
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             scaler.step(optimizer)
@@ -361,6 +531,10 @@ def fine_tune(
             "best": improved,
             "elapsed_seconds": elapsed_total,
         }
+        if perturber is not None:
+            samples = max(loop["epoch_samples"], 1)
+            record["train_adversarial_loss"] = loop["epoch_adversarial_loss_sum"] / samples
+            record["mean_perturbation_norm"] = loop["epoch_perturbation_norm_sum"] / samples
         loop["history"].append(record)
         logger.info(
             "Epoch %d/%d: train loss %.4f, validation accuracy %.4f, macro F1 %.4f",
@@ -375,10 +549,18 @@ def fine_tune(
                 loss=record["train_loss"],
                 metrics=record["validation"],
                 elapsed_seconds=elapsed_total,
-                message=f"Epoch {epoch}: validation accuracy {validation_metrics['accuracy']:.4f}",
+                message=f"Epoch {epoch}: validation accuracy {validation_metrics['accuracy']:.4f}"
+                + (
+                    f", {config.adversarial.upper()} adversarial loss {record['train_adversarial_loss']:.4f}"
+                    if perturber is not None
+                    else ""
+                ),
             )
         )
-        loop.update(epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0, epoch_samples=0, train_seconds=elapsed_total)
+        loop.update(
+            epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0, epoch_samples=0, epoch_adversarial_loss_sum=0.0,
+            epoch_perturbation_norm_sum=0.0, train_seconds=elapsed_total,
+        )
         if epoch < config.epochs:
             save("epoch end", best_is_current=improved)
             last_checkpoint = time.monotonic()
@@ -410,9 +592,20 @@ def fine_tune(
         "selection_metric": config.selection_metric,
         "splits": split_metrics,
         "train_seconds": train_seconds,
-        "train_samples_per_second": len(index_of["train"]) * config.epochs / train_seconds if train_seconds else None,
+        "train_samples_per_second": training_rows["per_epoch"] * config.epochs / train_seconds if train_seconds else None,
         "total_seconds": time.perf_counter() - started,
         "rows": {name: int(len(indices)) for name, indices in index_of.items()},
+        "training_rows": training_rows,
+        "adversarial": {
+            "mode": config.adversarial,
+            "epsilon": config.adversarial_epsilon,
+            "steps": config.adversarial_steps,
+            "alpha": config.adversarial_alpha,
+            "mean_token_embedding_norm": embedding_norm,
+            "epsilon_in_embedding_units": adversarial.epsilon if adversarial else None,
+            "alpha_in_embedding_units": adversarial.alpha if adversarial else None,
+        },
+        "augment": {"kind": config.augment, "rate": config.augment_rate, "copies": training_set.copies},
         "truncated_rows": int(encoded.truncated.sum()),
         "max_length": max_length,
     }

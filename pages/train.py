@@ -6,10 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from core import runs
+from core.adversarial_training import ADVERSARIAL_MODES
 from core.job_handlers import submit_training
 from core.jobs import JobError
 from core.models import DEVICE_CHOICES
-from core.training import TrainConfig
+from core.training import ADVERSARIAL_STEPS_RANGE, AUGMENT_COPIES_RANGE, TrainConfig
+from core.training_augment import AUGMENT_KINDS
 from ui import state
 from ui.i18n import t
 from ui.jobs_view import JOB_QUERY_KEY, job_panel
@@ -19,6 +21,7 @@ ensure_shell()
 
 DEFAULT_MAX_ROWS = 4000
 DEFAULT_EPOCHS = 2
+CONFIG_DEFAULTS = TrainConfig()
 
 st.header(t("train.title"))
 chosen = state.chosen_data()
@@ -57,6 +60,40 @@ with st.form("train.settings"):
             t("train.warmup_ratio"), min_value=0.0, max_value=0.9, value=0.1, step=0.05, key="train.warmup"
         )
         keep_duplicates = row3[2].checkbox(t("train.keep_duplicates"), value=False, key="train.keep_dups")
+    with st.expander(t("train.robustness")):
+        st.caption(t("train.robustness_help"))
+        row4 = st.columns(4)
+        adversarial = row4[0].selectbox(
+            t("train.adversarial"), ADVERSARIAL_MODES, format_func=lambda mode: t(f"train.adversarial.{mode}"),
+            key="train.adversarial", help=t("train.adversarial_help"),
+        )
+        # Epsilon and alpha have no upper bound. Their inputs accept 0 so that TrainConfig.validate rejects it with
+        # the message shown for every other invalid setting.
+        adversarial_epsilon = row4[1].number_input(
+            t("train.adversarial_epsilon"), min_value=0.0, value=CONFIG_DEFAULTS.adversarial_epsilon, step=0.05,
+            format="%.3f", key="train.adversarial_epsilon", help=t("train.adversarial_epsilon_help"),
+        )
+        adversarial_steps = row4[2].number_input(
+            t("train.adversarial_steps"), min_value=ADVERSARIAL_STEPS_RANGE[0], max_value=ADVERSARIAL_STEPS_RANGE[1],
+            value=CONFIG_DEFAULTS.adversarial_steps, key="train.adversarial_steps", help=t("train.adversarial_steps_help"),
+        )
+        adversarial_alpha = row4[3].number_input(
+            t("train.adversarial_alpha"), min_value=0.0, value=CONFIG_DEFAULTS.adversarial_alpha, step=0.01,
+            format="%.3f", key="train.adversarial_alpha", help=t("train.adversarial_alpha_help"),
+        )
+        row5 = st.columns(4)
+        augment = row5[0].selectbox(
+            t("train.augment"), AUGMENT_KINDS, format_func=lambda kind: t(f"train.augment.{kind}"),
+            key="train.augment", help=t("train.augment_help"),
+        )
+        augment_rate = row5[1].number_input(
+            t("train.augment_rate"), min_value=0.0, max_value=1.0, value=CONFIG_DEFAULTS.augment_rate, step=0.05,
+            key="train.augment_rate", help=t("train.augment_rate_help"),
+        )
+        augment_copies = row5[2].number_input(
+            t("train.augment_copies"), min_value=AUGMENT_COPIES_RANGE[0], max_value=AUGMENT_COPIES_RANGE[1],
+            value=CONFIG_DEFAULTS.augment_copies, key="train.augment_copies", help=t("train.augment_copies_help"),
+        )
     submitted = st.form_submit_button(t("train.start"), type="primary")
 
 
@@ -74,6 +111,13 @@ if submitted:
         test_fraction=float(test_fraction),
         device=device,
         drop_duplicates=not keep_duplicates,
+        adversarial=adversarial,
+        adversarial_epsilon=float(adversarial_epsilon),
+        adversarial_steps=int(adversarial_steps),
+        adversarial_alpha=float(adversarial_alpha),
+        augment=augment,
+        augment_rate=float(augment_rate),
+        augment_copies=int(augment_copies),
     )
     try:
         job = submit_training(state.workspace_path(), chosen.dataset, config, data_info=chosen.info())

@@ -40,6 +40,12 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Longer texts are truncated to this many tokens for training and scoring.",
         "训练和打分时，超过此长度的文本会被截断。",
     ),
+    "sidebar.reviewer": ("Reviewer name", "复核人"),
+    "sidebar.reviewer_help": (
+        "Stored with every label decision on the Triage page, so the exported data shows who changed what.",
+        "会随标签复核页上的每个决定一起保存，导出的数据因此能显示谁改了什么。",
+    ),
+    "sidebar.reviewer_placeholder": ("for example: Li Wei", "例如：李伟"),
     "sidebar.dataset": ("Dataset: {name}", "数据集：{name}"),
     "sidebar.workspace": ("Workspace: {path}", "工作区：{path}"),
     # Messages from core (core.messages.Message); the English text equals core's template.
@@ -235,6 +241,60 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "train.warmup_ratio": ("Warm-up share of steps", "预热步数比例"),
     "train.keep_duplicates": ("Keep duplicate rows", "保留重复行"),
+    "train.robustness": ("Adversarial training and augmentation", "对抗训练与数据增强"),
+    "train.robustness_help": (
+        "Both change only how the training split is used. Validation and test rows, and which rows go to "
+        "each split, stay as in a run without them, so the runs compare on the same test rows.",
+        "两者只改变训练集的使用方式。验证集和测试集的样本以及每行所属的数据划分都与不开启时相同，"
+        "因此各次运行在同一批测试样本上比较。",
+    ),
+    "train.adversarial": ("Adversarial training", "对抗训练"),
+    "train.adversarial_help": (
+        "Adds the loss on perturbed word embeddings to the clean loss at every step. FGM takes one step along the "
+        "normalised gradient (about 2× the time per step). PGD takes several projected steps (about "
+        "steps + 1 times the time per step).",
+        "每一步都把词嵌入加扰动后的损失加到原始损失上。FGM 沿归一化梯度走一步（每步耗时约为 2 倍）；"
+        "PGD 走多步并投影回扰动范围内（每步耗时约为步数 + 1 倍）。",
+    ),
+    "train.adversarial.none": ("None", "不使用"),
+    "train.adversarial.fgm": ("FGM (one step)", "FGM（单步）"),
+    "train.adversarial.pgd": ("PGD (several steps)", "PGD（多步）"),
+    "train.adversarial_epsilon": ("Perturbation radius ε", "扰动半径 ε"),
+    "train.adversarial_epsilon_help": (
+        "Maximum L2 norm of the perturbation of one text, over all its tokens, in multiples of the mean "
+        "token-embedding norm of the model. It must be above 0. At 1.0 the perturbation can erase the one word "
+        "that decides the label.",
+        "单条文本所有 token 的扰动合起来的 L2 范数上限，以模型词嵌入向量的平均范数为单位。须大于 0。"
+        "取 1.0 时扰动可能抹掉决定标签的那个词。",
+    ),
+    "train.adversarial_steps": ("PGD steps", "PGD 步数"),
+    "train.adversarial_steps_help": (
+        "Gradient ascent steps per optimizer step. Used by PGD only.", "每个优化步中的梯度上升步数，仅用于 PGD。"
+    ),
+    "train.adversarial_alpha": ("PGD step size α", "PGD 步长 α"),
+    "train.adversarial_alpha_help": (
+        "L2 norm of one PGD step, in the unit of ε. It must be above 0. Used by PGD only.",
+        "PGD 每一步的 L2 范数，单位与 ε 相同。须大于 0，仅用于 PGD。",
+    ),
+    "train.augment": ("Noise augmentation", "噪声数据增强"),
+    "train.augment_help": (
+        "Adds noisy copies of every training row, made anew each epoch. Character noise swaps, deletes, inserts "
+        "or replaces letters. Word noise drops words or swaps neighbouring words.",
+        "为每条训练样本添加噪声副本，每轮重新生成。字符噪声交换、删除、插入或替换字母；词级噪声删除词或交换相邻的词。",
+    ),
+    "train.augment.none": ("None", "不使用"),
+    "train.augment.character": ("Character noise", "字符噪声"),
+    "train.augment.word": ("Word noise", "词级噪声"),
+    "train.augment_rate": ("Edit probability", "编辑概率"),
+    "train.augment_rate_help": (
+        "Probability that each character or word of a noisy copy is edited, above 0 and at most 1.",
+        "噪声副本中每个字符或词被编辑的概率，须大于 0 且不超过 1。",
+    ),
+    "train.augment_copies": ("Noisy copies per row", "每行噪声副本数"),
+    "train.augment_copies_help": (
+        "Each copy adds one pass over the training split to every epoch.",
+        "每增加一个副本，每轮训练就多遍历一次训练集。",
+    ),
     "train.start": ("Start fine-tuning", "开始微调"),
     "train.failed": ("Fine-tuning failed. {error}", "微调失败。{error}"),
     "train.loss": ("Loss", "损失"),
@@ -740,15 +800,32 @@ STRINGS: dict[str, tuple[str, str]] = {
     "export.no_label": ("no label", "无标签"),
     "export.flips": ("Flips found", "发现的预测翻转"),
     "export.flips_pending": (
-        "Not computed for this run: the search for small edits that flip a prediction (adversarial examples) is "
-        "not part of this version.",
-        "本运行未计算：本版本尚不包含寻找能翻转预测的微小改动（对抗样本）的功能。",
+        "No attack is stored with this run yet. Start one on the Adversarial page to list the edits that flip "
+        "its predictions here.",
+        "此运行还没有保存的攻击结果。在对抗样本页发起攻击后，能翻转预测的改动会列在这里。",
     ),
-    "export.attributions": ("Attributions", "归因"),
+    "export.flips_recipe": ("{recipe} (attack of {created})", "{recipe}（攻击时间 {created}）"),
+    "export.flips_summary": (
+        "{rows} rows, {attacked} attacked, {flipped} flipped: success rate {success}; accuracy {clean} before and "
+        "{attacked_accuracy} under attack; {queries} model queries per attacked sample on average.",
+        "共 {rows} 行，攻击 {attacked} 行，翻转 {flipped} 行：攻击成功率 {success}；准确率攻击前 {clean}，"
+        "攻击下 {attacked_accuracy}；平均每个被攻击样本查询模型 {queries} 次。",
+    ),
+    "export.column_original": ("Original (removed characters struck out)", "原文（删除的字符加删除线）"),
+    "export.column_adversarial": ("Adversarial (added characters highlighted)", "对抗样本（新增字符高亮）"),
+    "export.column_change": ("Prediction", "预测变化"),
+    "export.attributions": ("Attributions of the flips", "预测翻转的归因"),
     "export.attributions_pending": (
-        "Not computed for this run: token attributions of the flips are not part of this report yet.",
-        "本运行未计算：预测翻转的 token 归因尚未加入本报告。",
+        "No attribution of a flip is stored yet. On the Adversarial page, open a flip's attributions to add it "
+        "here.",
+        "还没有保存的翻转样本归因。在对抗样本页打开某条翻转样本的归因后，会加入此处。",
     ),
+    "export.attributions_intro": (
+        "Integrated Gradients for the class predicted before the edit: red words support it, blue words speak "
+        "against it.",
+        "针对改动前预测类别的积分梯度归因：红色的词支持该类别，蓝色的词不利于该类别。",
+    ),
+    "export.attribution_pair": ("Row {row}", "第 {row} 行"),
     "export.versions": ("Library versions", "库版本"),
     # Table columns
     "column.row": ("Row", "行号"),
@@ -919,6 +996,22 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{method}: attributed {rows} rows in {seconds:.0f} s.",
         "{method}：已完成 {rows} 行的归因，用时 {seconds:.0f} 秒。",
     ),
+    "attributions.attack_missing": (
+        "Attack {attack} from the address could not be read ({error}); showing the row without it.",
+        "无法读取地址中的攻击记录 {attack}（{error}）；仅显示该行本身。",
+    ),
+    "attributions.attack_no_flip": (
+        "Attack {attack} found no flip for row {row}, so there is no adversarial text to compare.",
+        "攻击记录 {attack} 未在第 {row} 行找到预测翻转，因此没有可比较的对抗样本。",
+    ),
+    "attributions.adversarial_title": ("Original and adversarial text", "原文与对抗样本"),
+    "attributions.adversarial_intro": (
+        "Both texts explained for the class the model predicted before the edit ({before}); after the edit it "
+        "predicts {after}. Words whose support dropped show what the attack exploited.",
+        "两段文本都针对改动前的预测类别（{before}）做归因；改动后模型预测为 {after}。支持度下降的词就是攻击利用的地方。",
+    ),
+    "attributions.original_text": ("Original", "原文"),
+    "attributions.adversarial_text": ("Adversarial", "对抗样本"),
     "attributions.randomisation_title": ("Randomised-weights checks", "随机权重检验"),
     "attributions.randomisation_intro": (
         "Mean Spearman rank correlation between the absolute word scores of the trained and the randomised model. "
