@@ -12,14 +12,19 @@ The module contains no user-facing wording. Callers pass ``translate(key, **valu
 that returns the text of a key from :data:`REPORT_KEYS` in the interface language, so
 the dashboard passes its translation table and the report follows its language.
 
-Sections that later features fill (flips found by adversarial search, token
-attributions) have fixed slots, :data:`PENDING_SECTIONS`. A caller fills a slot by
-passing a :class:`ReportSection`; an empty slot shows that nothing was computed.
+Flips found by adversarial attacks stored with the run (``attacks/``, see
+:mod:`core.attack_jobs`) fill the flips section: each recipe's newest attack with its
+summary and the first flips, changed characters marked. The attributions section
+shows, for those flips, the Integrated Gradients heatmaps of the original and the
+adversarial text that the Attributions page already computed and cached. A caller may
+replace either section (:data:`PENDING_SECTIONS`) by passing a :class:`ReportSection`;
+a section with nothing stored says so.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,9 +42,13 @@ from core import data as data_module
 from core import uncertainty
 from core.metrics import brier_score, expected_calibration_error, negative_log_likelihood, reliability_bins
 
+logger = logging.getLogger(__name__)
+
 Translate = Callable[..., str]
 
 DEFAULT_TOP_SAMPLES = 20
+FLIPS_PER_RECIPE = 10
+ATTRIBUTED_FLIPS = 3
 RELIABILITY_BINS = 10
 ECE_BINS = 15
 FLIPS_SECTION = "flips"
@@ -124,8 +133,22 @@ REPORT_KEYS = (
     "export.no_label",
     "export.flips",
     "export.flips_pending",
+    "export.flips_summary",
+    "export.flips_recipe",
+    "export.column_original",
+    "export.column_adversarial",
+    "export.column_change",
     "export.attributions",
     "export.attributions_pending",
+    "export.attributions_intro",
+    "export.attribution_pair",
+    "attributions.class_view",
+    "attributions.legend",
+    "attributions.against_class",
+    "attributions.for_class",
+    "attributions.cut",
+    "attributions.original_text",
+    "attributions.adversarial_text",
     "export.versions",
     "split.train",
     "split.validation",
@@ -243,9 +266,16 @@ def _build(
     ]
     pending_text = {FLIPS_SECTION: "export.flips_pending", ATTRIBUTIONS_SECTION: "export.attributions_pending"}
     pending_title = {FLIPS_SECTION: "export.flips", ATTRIBUTIONS_SECTION: "export.attributions"}
+    flips = _stored_flips(run_dir)
+    built = {
+        FLIPS_SECTION: _flips_section(flips, run, translate) if flips else None,
+        ATTRIBUTIONS_SECTION: _flip_attributions_section(run_dir, flips, run, translate) if flips else None,
+    }
     for slot in PENDING_SECTIONS:
         if slot in sections:
             body.append(_custom_section(slot, sections[slot]))
+        elif built[slot]:
+            body.append(built[slot])
         else:
             body.append(
                 f'<section id="{slot}" class="pending"><h2>{_escape(translate(pending_title[slot]))}</h2>'
@@ -268,6 +298,9 @@ body { font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", "P
        "Microsoft YaHei", sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem;
        color: #1f2328; line-height: 1.5; }
 h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
+h3 { font-size: 1.05rem; margin-top: 1.2rem; }
+del { background: #ffd7d5; text-decoration: line-through; }
+ins { background: #ccffd8; text-decoration: none; }
 h2 { font-size: 1.25rem; border-bottom: 1px solid #d0d7de; padding-bottom: 0.2rem; margin-top: 2rem; }
 .meta { color: #59636e; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }
@@ -605,6 +638,119 @@ def _uncertain_section(run: _Run, translate: Translate, top_samples: int) -> str
             text_columns=[translate("export.column_text")],
         )
     )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _stored_flips(run_dir: Path) -> list[tuple[dict, pd.DataFrame]]:
+    """Return (metadata, flipped rows) of each recipe's newest stored attack, newest first."""
+    from core.attack_jobs import list_attacks, load_attack
+
+    found = []
+    seen: set[str] = set()
+    for metadata in list_attacks(run_dir):  # newest first
+        recipe = str(metadata.get("recipe"))
+        if recipe in seen:
+            continue
+        seen.add(recipe)
+        try:
+            table = load_attack(run_dir, str(metadata.get("id")))
+        except (OSError, ValueError) as exc:
+            logger.warning("Leaving attack %s out of the report: %s", metadata.get("id"), exc)
+            continue
+        found.append((metadata, table[table["status"] == "flipped"].head(FLIPS_PER_RECIPE)))
+    return found
+
+
+def _recipe_name(recipe: str, translate: Translate) -> str:
+    from core.attack_recipe import RECIPES
+
+    return translate(f"adversarial.recipe_{recipe}") if recipe in RECIPES else recipe
+
+
+def _diff_markup(original: str, changed: str, keep: str) -> str:
+    """Escaped HTML of one side of a character diff: ``keep`` is ``delete`` (original side) or ``insert``."""
+    from core.text_diff import character_diff
+
+    parts = []
+    for piece in character_diff(original, changed):
+        if piece.operation == "equal":
+            parts.append(_escape(piece.text))
+        elif piece.operation == keep:
+            tag = "del" if keep == "delete" else "ins"
+            parts.append(f"<{tag}>{_escape(piece.text)}</{tag}>")
+    return "".join(parts)
+
+
+def _flips_section(flips: list[tuple[dict, pd.DataFrame]], run: _Run, translate: Translate) -> str:
+    parts = [f'<section id="{FLIPS_SECTION}"><h2>{_escape(translate("export.flips"))}</h2>']
+    for metadata, flipped in flips:
+        values = metadata.get("summary", {})
+        parts.append(f"<h3>{_escape(translate('export.flips_recipe', recipe=_recipe_name(str(metadata.get('recipe')), translate), created=metadata.get('created', '')))}</h3>")
+
+        def share(key: str) -> str:
+            return "—" if values.get(key) is None else f"{values[key]:.1%}"
+
+        parts.append(f"<p>{_escape(translate('export.flips_summary', rows=values.get('rows', 0), attacked=values.get('attacked', 0), flipped=values.get('flipped', 0), success=share('success_rate'), clean=share('clean_accuracy'), attacked_accuracy=share('accuracy_under_attack'), queries=_format_number(values.get('mean_queries'), 1)))}</p>")
+        if flipped.empty:
+            continue
+        header = "".join(
+            f"<th>{_escape(translate(key))}</th>"
+            for key in ("export.column_id", "export.column_original", "export.column_adversarial",
+                        "export.column_label", "export.column_change")
+        )
+        rows = []
+        for _, row in flipped.iterrows():
+            original, adversarial = str(row["original_text"]), str(row["adversarial_text"])
+            position = int(row["position"])
+            row_id = run.predictions[data_module.ID_COLUMN].iloc[position] if position < len(run.predictions) else position
+            label = row["label"] if isinstance(row["label"], str) else translate("export.no_label")
+            rows.append(
+                f"<tr><td>{_escape(row_id)}</td>"
+                f'<td class="text">{_diff_markup(original, adversarial, "delete")}</td>'
+                f'<td class="text">{_diff_markup(original, adversarial, "insert")}</td>'
+                f"<td>{_escape(label)}</td>"
+                f"<td>{_escape(row['original_predicted'])} → {_escape(row['adversarial_predicted'])}</td></tr>"
+            )
+        parts.append(f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _flip_attributions_section(run_dir: Path, flips: list[tuple[dict, pd.DataFrame]], run: _Run,
+                               translate: Translate) -> str | None:
+    """Heatmaps of flips whose original and adversarial attributions are both cached, or ``None``."""
+    from core.attribution import AttributionSpec
+    from core.attribution_cache import find_attribution
+    from core.attribution_render import HeatmapLabels, heatmap_html
+
+    max_length = int(run.metrics.get("max_length") or run.config.get("max_length") or 128)
+    pairs = []
+    for _, flipped in flips:
+        for _, row in flipped.iterrows():
+            spec = AttributionSpec(target="class", target_class=str(row["original_predicted"])).normalised()
+            label = row["label"] if isinstance(row["label"], str) else None
+            found = [find_attribution(run_dir, str(row[column]), spec, max_length=max_length, label=label)
+                     for column in ("original_text", "adversarial_text")]
+            if all(found):
+                pairs.append((int(row["position"]), found))
+            if len(pairs) == ATTRIBUTED_FLIPS:
+                break
+        if len(pairs) == ATTRIBUTED_FLIPS:
+            break
+    if not pairs:
+        return None
+    parts = [f'<section id="{ATTRIBUTIONS_SECTION}"><h2>{_escape(translate("export.attributions"))}</h2>',
+             f"<p>{_escape(translate('export.attributions_intro'))}</p>"]
+    for position, results in pairs:
+        parts.append(f"<h3>{_escape(translate('export.attribution_pair', row=run.predictions[data_module.ID_COLUMN].iloc[position]))}</h3>")
+        for side, result in zip(("attributions.original_text", "attributions.adversarial_text"), results):
+            labels = HeatmapLabels(
+                title=f"{translate(side)} · {translate('attributions.class_view', name=result.target_class)}",
+                legend=translate("attributions.legend"), negative=translate("attributions.against_class"),
+                positive=translate("attributions.for_class"), cut=translate("attributions.cut"),
+            )
+            parts.append(f'<div class="figure">{heatmap_html(result, labels)}</div>')
     parts.append("</section>")
     return "".join(parts)
 

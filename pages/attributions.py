@@ -39,6 +39,7 @@ from ui.shell import ensure_shell
 ensure_shell()
 
 ROW_QUERY_KEY = "row"
+ATTACK_QUERY_KEY = "attack"
 JOB_QUERY_KEY = "attribution_job"
 SPLIT_ORDER = (*data_module.SPLIT_NAMES, data_module.UNLABELLED_SPLIT)
 DEFAULT_JOB_ROWS = 50
@@ -94,6 +95,34 @@ def _labels(result: TextAttribution) -> HeatmapLabels:
     )
 
 
+def _adversarial_comparison(summary, modified: float, attack_id: str, position: int, text: str, label: str | None,
+                            common: dict) -> None:
+    """Show the original and the adversarial text of a stored attack side by side, for one target class."""
+    from core.attack_jobs import load_attack
+
+    try:
+        table = load_attack(summary.path, attack_id)
+    except (FileNotFoundError, ValueError) as exc:
+        st.warning(t("attributions.attack_missing", attack=attack_id, error=str(exc)))
+        return
+    matches = table[table["position"] == position]
+    if matches.empty or matches.iloc[0]["status"] != "flipped":
+        st.info(t("attributions.attack_no_flip", attack=attack_id, row=position))
+        return
+    found = matches.iloc[0]
+    st.subheader(t("attributions.adversarial_title"))
+    st.caption(t("attributions.adversarial_intro", before=found["original_predicted"],
+                 after=found["adversarial_predicted"]))
+    spec = AttributionSpec(target="class", target_class=str(found["original_predicted"]), **common)
+    pair = [(t("attributions.original_text"), text), (t("attributions.adversarial_text"), str(found["adversarial_text"]))]
+    for column, (heading, shown_text) in zip(st.columns(2), pair):
+        with column:
+            st.markdown(f"**{heading}**")
+            result = _compute(summary, modified, shown_text, label, spec)
+            if result is not None:
+                _render_view(result, f"adversarial.{heading}")
+
+
 def _deletion_figure(result: TextAttribution) -> go.Figure:
     scores = result.faithfulness
     quantity = t("attributions.probability_of", name=result.target_class) if result.target in CLASS_TARGETS \
@@ -104,7 +133,7 @@ def _deletion_figure(result: TextAttribution) -> go.Figure:
     return figure
 
 
-def _render_view(result: TextAttribution) -> None:
+def _render_view(result: TextAttribution, key: str) -> None:
     st.html(heatmap_html(result, _labels(result)))
     cells = st.columns(3)
     cells[0].metric(t("attributions.output"), f"{result.output:.4f}")
@@ -126,7 +155,7 @@ def _render_view(result: TextAttribution) -> None:
     cells[1].metric(t("attributions.sufficiency"), f"{result.faithfulness['sufficiency']:+.3f}",
                     help=t("attributions.sufficiency_help"))
     st.markdown(f"**{t('attributions.deletion_curve')}**")
-    st.plotly_chart(_deletion_figure(result), width="stretch")
+    st.plotly_chart(_deletion_figure(result), width="stretch", key=f"attributions.deletion.{key}")
 
 
 def _current_job(run_id: str) -> str | None:
@@ -246,10 +275,14 @@ if results[0].truncated:
                  words=results[0].words_cut))
 
 left, right = st.columns(2)
-for column, result in zip((left, right), (class_result, uncertainty_result)):
+for column, result, view_key in zip((left, right), (class_result, uncertainty_result), ("class", "uncertainty")):
     with column:
         if result is not None:
-            _render_view(result)
+            _render_view(result, view_key)
+
+attack_id = st.query_params.get(ATTACK_QUERY_KEY)
+if attack_id:
+    _adversarial_comparison(summary, modified, attack_id, position, text, label, common)
 
 views = [(result, _labels(result)) for result in results]
 details = [

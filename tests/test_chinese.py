@@ -401,3 +401,16 @@ def test_validation_blockers_translated():
     report = data_module.validate_dataset(apply_mapping(table, ColumnMapping(text="text", label="label")))
     assert [problem.key for problem in report.blocking] == ["validate_too_few_classes"]
     assert t_message(report.blocking[0], "zh") == "带标签的行中只有 1 个类别，训练至少需要 2 个。请检查标签列。"
+
+
+@pytest.mark.parametrize(
+    ("original", "changed"),
+    [("the film is good", "the fi1m is g00d"), ("这部电影很好看", "这部电影很难看"), ("", "new"), ("same", "same")],
+)
+def test_character_diff_rebuilds_both_texts(original, changed):
+    from core.text_diff import character_diff
+
+    pieces = character_diff(original, changed)
+    assert "".join(p.text for p in pieces if p.operation != "insert") == original
+    assert "".join(p.text for p in pieces if p.operation != "delete") == changed
+    assert all(p.text for p in pieces)

@@ -1,5 +1,6 @@
 """The stakeholder HTML report: self-contained, escaped, in both interface languages."""
 
+import html
 import json
 from functools import partial
 from html.parser import HTMLParser
@@ -118,7 +119,7 @@ def test_report_pending_sections(hostile_run):
 
     for slot, key in ((report.FLIPS_SECTION, "export.flips_pending"), (report.ATTRIBUTIONS_SECTION, "export.attributions_pending")):
         assert f'<section id="{slot}" class="pending">' in document
-        assert t(key, language="en") in document
+        assert html.escape(t(key, language="en")) in document
 
 
 def test_report_fills_section_slot(hostile_run):
@@ -214,3 +215,50 @@ def test_explore_page_export_button(workspace_with_run, language):
     assert not app.exception
     assert [button.proto.label for button in buttons] == [t("explore.export_report", language=language)]
     assert buttons[0].proto.help == t("explore.export_report_help", language=language)
+
+
+@pytest.fixture(scope="module")
+def attacked_run(tiny_model_dir, make_keyword_dataset, tmp_path_factory):
+    """A keyword run with HTML in a text, a real character attack and one flip's attributions stored."""
+    from core.attack_jobs import load_attack, run_attack
+    from core.attack_recipe import recipe_preset
+    from core.attribution import AttributionSpec
+    from core.attribution_cache import attribute_run_texts
+    from core.runs import load_predictions
+
+    dataset = make_keyword_dataset(300, seed=5)
+    dataset.loc[0, "text"] = SCRIPT_TEXT
+    config = TrainConfig(model=str(tiny_model_dir), epochs=3, batch_size=16, learning_rate=5e-3, max_length=32,
+                         device="cpu")
+    output = tmp_path_factory.mktemp("attacked") / "attacked-run"
+    run_dir = fine_tune(dataset, config, output_dir=output, data_info={"name": "kw"}).run_dir
+    predictions = load_predictions(run_dir)
+    # The row with HTML in its text is attacked too, wherever the split put it.
+    positions = sorted({0, *(int(p) for p in predictions.index[predictions["split"] != "train"])})
+    metadata = run_attack(run_dir, positions, recipe_preset("charbug", max_words_changed=1.0, seed=1))
+    flipped = load_attack(run_dir, metadata["id"])
+    flipped = flipped[flipped["status"] == "flipped"]
+    assert len(flipped), "the character attack should flip the keyword model at least once"
+    first = flipped.iloc[0]
+    spec = AttributionSpec(target="class", target_class=str(first["original_predicted"]))
+    label = first["label"] if isinstance(first["label"], str) else None
+    attribute_run_texts(run_dir, [first["original_text"], first["adversarial_text"]], spec, labels=[label, label])
+    return run_dir, flipped
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_report_lists_flips_and_their_attributions(attacked_run, language):
+    run_dir, flipped = attacked_run
+
+    document = render(run_dir, language)
+
+    assert '<section id="flips">' in document and '<section id="attributions">' in document
+    assert t("export.flips", language=language) in document
+    assert "<del>" in document and "<ins>" in document
+    assert document.count('<section id="attributions">') == 1
+    # The attributions section holds the two heatmaps of the flip attributed above.
+    section = document[document.index('<section id="attributions">'):]
+    assert section.count(t("attributions.original_text", language=language)) == 1
+    assert section.count(t("attributions.adversarial_text", language=language)) == 1
+    # Texts from the data stay escaped inside the diff markup too.
+    assert "<script>alert" not in document and "<img" not in document
