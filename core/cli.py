@@ -49,6 +49,64 @@ def _add_data_arguments(parser: argparse.ArgumentParser, *, label_required: bool
     )
 
 
+def _add_robustness_arguments(train: argparse.ArgumentParser) -> None:
+    """Add the adversarial training and augmentation options of ``train``, with TrainConfig's defaults."""
+    from core.adversarial_training import ADVERSARIAL_MODES
+    from core.training import TrainConfig
+    from core.training_augment import AUGMENT_KINDS
+
+    defaults = TrainConfig()
+    group = train.add_argument_group("adversarial training and augmentation")
+    group.add_argument(
+        "--adversarial", default=defaults.adversarial, choices=ADVERSARIAL_MODES,
+        help="Train also on perturbed word embeddings: fgm (one gradient step) or pgd (several projected steps) "
+        f"(default: {defaults.adversarial}).",
+    )
+    group.add_argument(
+        "--adversarial-epsilon", metavar="EPSILON", type=float, default=defaults.adversarial_epsilon,
+        help="Maximum L2 norm of the perturbation of one text, in multiples of the mean token-embedding norm "
+        f"of the model (default: {defaults.adversarial_epsilon}).",
+    )
+    group.add_argument(
+        "--adversarial-steps", metavar="STEPS", type=int, default=defaults.adversarial_steps,
+        help=f"PGD ascent steps per optimizer step (default: {defaults.adversarial_steps}).",
+    )
+    group.add_argument(
+        "--adversarial-alpha", metavar="ALPHA", type=float, default=defaults.adversarial_alpha,
+        help=f"L2 norm of one PGD step, in the unit of --adversarial-epsilon (default: {defaults.adversarial_alpha}).",
+    )
+    group.add_argument(
+        "--augment", default=defaults.augment, choices=AUGMENT_KINDS,
+        help="Add noisy copies of every training row, made anew each epoch. Validation and test rows are never "
+        f"changed (default: {defaults.augment}).",
+    )
+    group.add_argument(
+        "--augment-rate", metavar="RATE", type=float, default=defaults.augment_rate,
+        help=f"Edit probability per character or word in a noisy copy (default: {defaults.augment_rate}).",
+    )
+    group.add_argument(
+        "--augment-copies", metavar="COPIES", type=int, default=defaults.augment_copies,
+        help=f"Noisy copies per training row and epoch (default: {defaults.augment_copies}).",
+    )
+    group.add_argument(
+        "--extra-train-rows", metavar="FILE",
+        help="Table (CSV, Parquet, ...) of extra labelled rows, such as adversarial examples, to add to the "
+        "training split only. Its text and label columns are guessed from the header.",
+    )
+
+
+def _read_extra_train_rows(path: str):
+    """Read ``--extra-train-rows`` into mapped-dataset columns, or raise ``DataLoadError``."""
+    table = data_module.read_table(path)
+    mapping = data_module.guess_mapping(table)
+    if mapping.label is None:
+        raise data_module.DataLoadError(
+            f"{table.name}: no label column found among {', '.join(map(str, table.frame.columns))}. "
+            "Name the column 'label'."
+        )
+    return data_module.apply_mapping(table, data_module.ColumnMapping(text=mapping.text, label=mapping.label))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m core",
@@ -80,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="Device (default: auto = cuda, mps, cpu).")
     train.add_argument("--keep-duplicates", action="store_true", help="Keep repeated (text, label) rows.")
     train.add_argument("--trust-remote-code", action="store_true", help="Allow model code from the checkpoint to run.")
+    _add_robustness_arguments(train)
     train.add_argument(
         "--background",
         action="store_true",
@@ -93,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--batch-size", type=int, default=128, help="Inference batch size (default: 128).")
     score.add_argument("--max-length", type=int, help="Maximum tokens per text (default: the run's setting).")
     score.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="Device (default: auto).")
+    _add_attack_commands(commands)
 
     jobs_parser = commands.add_parser("jobs", help="List, show, cancel and resume background jobs.")
     job_commands = jobs_parser.add_subparsers(dest="jobs_command", required=True)
@@ -108,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("job_id")
     work = job_commands.add_parser("work", help=argparse.SUPPRESS)
     work.add_argument("job_id")
+
+    from core.triage_cli import add_triage_parser
+
+    add_triage_parser(commands)
     return parser
 
 
@@ -193,6 +257,13 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
         drop_duplicates=not args.keep_duplicates,
         trust_remote_code=args.trust_remote_code,
+        adversarial=args.adversarial,
+        adversarial_epsilon=args.adversarial_epsilon,
+        adversarial_steps=args.adversarial_steps,
+        adversarial_alpha=args.adversarial_alpha,
+        augment=args.augment,
+        augment_rate=args.augment_rate,
+        augment_copies=args.augment_copies,
     )
     config.validate()
     if args.output:
@@ -205,11 +276,16 @@ def _train(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     dataset = data_module.apply_mapping(table, mapping)
     data_info = {"name": table.name, "paths": list(args.data), "format": table.format, "mapping": mapping.as_dict()}
+    extra_train_rows = None
+    if args.extra_train_rows:
+        extra_train_rows = _read_extra_train_rows(args.extra_train_rows)
+        data_info["extra_train_rows"] = args.extra_train_rows
     if args.background:
         from core.job_handlers import submit_training
 
         job = submit_training(
-            resolve_workspace(args.workspace), dataset, config, data_info=data_info, output_dir=output
+            resolve_workspace(args.workspace), dataset, config, data_info=data_info, output_dir=output,
+            extra_train_rows=extra_train_rows,
         )
         print(json.dumps({"job": job.id, "state": job.state, "run": job.config["output_dir"]}))
         return 0
@@ -221,6 +297,7 @@ def _train(args: argparse.Namespace) -> int:
             output_dir=output,
             data_info=data_info,
             progress=bar,
+            extra_train_rows=extra_train_rows,
         )
     finally:
         bar.close()
@@ -358,6 +435,94 @@ def _jobs(args: argparse.Namespace) -> int:
     raise ValueError(f"Unknown jobs command {args.jobs_command!r}.")
 
 
+def _add_attack_commands(commands) -> None:
+    """Add the ``attack`` and ``robustness`` commands."""
+    from core.attack_recipe import DEFAULT_RECIPE, RECIPES
+
+    attack = commands.add_parser("attack", help="Attack rows of a finished run and store the results in its folder.")
+    attack.add_argument("--run", required=True, help="Run folder written by `train`.")
+    selection = attack.add_mutually_exclusive_group()
+    selection.add_argument("--split", default="test", help="Split whose rows to attack (default: test).")
+    selection.add_argument("--rows", help="Comma-separated row positions of the run's predictions table, such as 1,2,3.")
+    attack.add_argument(
+        "--recipe", default=DEFAULT_RECIPE, choices=tuple(RECIPES), help=f"Attack preset (default: {DEFAULT_RECIPE})."
+    )
+    attack.add_argument("--limit", type=int, help="Attack only the first N selected rows.")
+    attack.add_argument("--mlm-model", help="Masked language model folder, needed by the mlm recipe.")
+    attack.add_argument("--max-queries", type=int, help="Model queries allowed per row (default: the recipe's).")
+    attack.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="Device (default: auto).")
+    attack.add_argument(
+        "--background",
+        action="store_true",
+        help="Run as a background job in its own process and return at once; watch it with `jobs show ID`.",
+    )
+
+    robustness = commands.add_parser("robustness", help="Compare runs: clean test metrics and stored attack results.")
+    robustness.add_argument("runs", nargs="+", metavar="RUN", help="Run folders written by `train`.")
+    robustness.add_argument("--split", default="test", help="Split of the clean metrics (default: test).")
+
+
+def _parse_rows(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise ValueError(f"--rows must be comma-separated whole numbers such as 1,2,3; got {text!r}.") from exc
+
+
+def _attack(args: argparse.Namespace) -> int:
+    from core.attack_jobs import resolve_rows, run_attack, submit_attack
+    from core.attack_recipe import check_mlm_folder, recipe_preset
+    from core.models import resolve_device
+
+    overrides = {}
+    if args.mlm_model:
+        overrides["mlm_model"] = args.mlm_model
+    if args.max_queries is not None:
+        overrides["max_queries"] = args.max_queries
+    recipe = recipe_preset(args.recipe, **overrides)
+    check_mlm_folder(recipe)
+    selection = _parse_rows(args.rows) if args.rows is not None else args.split
+    if args.background:
+        job = submit_attack(
+            resolve_workspace(args.workspace), args.run, selection, recipe, args.device, limit=args.limit
+        )
+        print(json.dumps({"job": job.id, "state": job.state, "attack": job.config["attack_id"]}))
+        return 0
+    positions, split = resolve_rows(args.run, selection, limit=args.limit)
+    bar = _TqdmProgress()
+    try:
+        metadata = run_attack(
+            Path(args.run), positions, recipe, split=split, device=resolve_device(args.device), progress=bar
+        )
+    finally:
+        bar.close()
+    print(json.dumps({"attack": metadata["id"], "recipe": recipe.name, **metadata["summary"]}))
+    return 0
+
+
+def _robustness(args: argparse.Namespace) -> int:
+    from core.robustness import robustness_report
+
+    table = robustness_report(args.runs, split=args.split)
+    # One column per run and one line per metric, so many recipes stay readable.
+    lines = table.set_index("run").T.astype(object)
+    for metric in lines.index:
+        digits = 4
+        if metric.endswith("rows"):
+            digits = 0
+        elif metric.endswith("queries_to_flip"):
+            digits = 1
+        lines.loc[metric] = [_format_number(value, digits) for value in lines.loc[metric]]
+    print(lines.to_string())
+    return 0
+
+
+def _format_number(value, digits: int) -> str:
+    if value is None or value != value:  # missing or NaN
+        return "-"
+    return f"{float(value):.{digits}f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -368,7 +533,12 @@ def main(argv: list[str] | None = None) -> int:
         import transformers
 
         transformers.logging.set_verbosity_error()
-    handlers = {"train": _train, "score": _score, "jobs": _jobs}
+    from core.triage_cli import run_triage
+
+    handlers = {
+        "train": _train, "score": _score, "jobs": _jobs, "attack": _attack, "robustness": _robustness,
+        "triage": run_triage,
+    }
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
