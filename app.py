@@ -68,6 +68,8 @@ with st.sidebar:
         key="shared.max_length",
         help=t("sidebar.max_length_help"),
     )
+    st.text_input(t("sidebar.reviewer"), key="shared.reviewer", help=t("sidebar.reviewer_help"),
+                  placeholder=t("sidebar.reviewer_placeholder"))
     chosen = st.session_state.get("data.chosen")
     st.caption(t("sidebar.dataset", name=chosen.display_name() if chosen else t("data.demo_name")))
     st.caption(t("sidebar.workspace", path=str(state.workspace_path())))
