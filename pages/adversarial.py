@@ -98,7 +98,8 @@ def _attack_form(summary, predictions: pd.DataFrame) -> None:
                                                 help=t("adversarial.max_queries_help")))
         cells = st.columns(3)
         time_limit = float(cells[0].number_input(t("adversarial.time_limit"), 0.5, 3600.0,
-                                                 float(preset.time_limit_seconds), key=f"adversarial.time.{recipe_name}"))
+                                                 float(preset.time_limit_seconds),
+                                                 key=f"adversarial.time.{recipe_name}"))
         search = cells[1].selectbox(t("adversarial.search"), SEARCH_METHODS, index=SEARCH_METHODS.index(preset.search),
                                     format_func=lambda x: t(f"adversarial.search_{x}"),
                                     key=f"adversarial.search.{recipe_name}")
@@ -115,7 +116,7 @@ def _attack_form(summary, predictions: pd.DataFrame) -> None:
             edits = tuple(cells[2].multiselect(t("adversarial.character_edits"), CHARACTER_EDITS,
                                                default=list(preset.character_edits),
                                                format_func=lambda x: t(f"adversarial.edit_{x}"),
-                                               key="adversarial.edits"))
+                                               key="adversarial.edits", placeholder=t("common.choose")))
         mlm_model = None
         if preset.transformation == "mlm":
             mlm_model = st.text_input(t("adversarial.mlm_model"), key="adversarial.mlm_model",
@@ -164,6 +165,11 @@ def _summary_metrics(stored: dict) -> None:
     cells[5].metric(t("adversarial.skipped"), number("skipped", "{:d}"))
     st.caption(t("adversarial.summary_caption", rows=values.get("rows", 0), attacked=values.get("attacked", 0),
                  flipped=values.get("flipped", 0), seconds=values.get("seconds_per_attacked") or 0.0))
+
+
+def _format_created(created: str) -> str:
+    """Return a stored ISO time such as ``2026-12-05T01:39:31+00:00`` as ``2026-12-05 01:39 UTC``."""
+    return f"{created[:10]} {created[11:16]} UTC" if len(created) >= 16 else created
 
 
 def _diff_html(original: str, changed: str) -> str:
@@ -217,7 +223,8 @@ def _results(summary, class_names: list[str]) -> None:
         t("adversarial.attack"), ids, index=ids.index(requested) if requested in by_id else 0,
         format_func=lambda x: t("adversarial.attack_option", recipe=t(f"adversarial.recipe_{by_id[x]['recipe']}")
                                 if by_id[x]["recipe"] in RECIPES else by_id[x]["recipe"],
-                                created=by_id[x].get("created", ""), rows=len(by_id[x].get("positions", []))),
+                                created=_format_created(by_id[x].get("created", "")),
+                                rows=len(by_id[x].get("positions", []))),
         key="adversarial.attack_choice",
     )
     st.query_params[ATTACK_QUERY_KEY] = attack_id
@@ -230,7 +237,8 @@ def _results(summary, class_names: list[str]) -> None:
         return
 
     statuses = st.multiselect(t("adversarial.status_filter"), ["flipped", "failed", "skipped"], default=["flipped"],
-                              format_func=lambda x: t(f"adversarial.status_{x}"), key="adversarial.status_filter")
+                              format_func=lambda x: t(f"adversarial.status_{x}"), key="adversarial.status_filter",
+                              placeholder=t("common.choose"))
     matching = table[table["status"].isin(statuses)].reset_index(drop=True)
     view = pd.DataFrame({
         t("adversarial.column_position"): matching["position"],
@@ -273,6 +281,7 @@ def _robustness(summary) -> None:
     summaries = state.runs.list_runs(state.runs_root())
     ids = [item.id for item in summaries]
     chosen = st.multiselect(t("adversarial.compare_runs"), ids, default=[summary.id], key="adversarial.compare_runs",
+                            placeholder=t("common.choose"),
                             help=t("adversarial.compare_runs_help"))
     if not chosen:
         return

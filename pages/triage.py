@@ -180,7 +180,8 @@ def _review_card(store: ReviewStore, key: str, row: pd.Series, class_names: list
         cells[index % len(cells)].button(
             name,
             on_click=lambda *a, new=name: _record(*a, "relabel", reviewer, class_names, new_label=new),
-            args=(store, key, row), key=f"triage.relabel.{index}", shortcut=shortcut, disabled=disabled or name == label,
+            args=(store, key, row), key=f"triage.relabel.{index}", shortcut=shortcut,
+            disabled=disabled or name == label,
         )
 
 
@@ -296,9 +297,10 @@ if error:
     st.error(t("triage.record_failed", error=error))
 
 cells = st.columns(2)
-chosen_classes = cells[0].multiselect(t("triage.filter_class"), class_names, key="triage.filter_class")
+chosen_classes = cells[0].multiselect(t("triage.filter_class"), class_names, key="triage.filter_class",
+                                      placeholder=t("common.choose"))
 chosen_reasons = cells[1].multiselect(t("triage.filter_reason"), REASONS, format_func=lambda x: t(f"triage.reason_{x}"),
-                                      key="triage.filter_reason")
+                                      key="triage.filter_reason", placeholder=t("common.choose"))
 filtered = filter_queue(queue, classes=chosen_classes or None, reasons=chosen_reasons or None)
 decisions = store.decisions(key)
 latest = {str(row_id): action for row_id, action in decisions["action"].items()}
