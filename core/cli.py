@@ -169,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     work = job_commands.add_parser("work", help=argparse.SUPPRESS)
     work.add_argument("job_id")
 
+    report = commands.add_parser(
+        "report", help="Write the self-contained HTML report of a run (opens without network access)."
+    )
+    report.add_argument("--run", required=True, help="Run folder written by `train`.")
+    report.add_argument("--output", required=True, help="HTML file to write, such as report.html.")
+    report.add_argument("--language", choices=("en", "zh"), default="en", help="Report language (default: en).")
+    report.add_argument("--top-samples", type=int, default=20, help="Most uncertain held-out samples to list.")
+
     from core.triage_cli import add_triage_parser
 
     add_triage_parser(commands)
@@ -517,6 +525,24 @@ def _robustness(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from core.report import write_report
+    # The report's wording lives in the dashboard's translation table, which has no Streamlit dependency.
+    from ui.i18n import t
+
+    output = Path(args.output)
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"--output must name an .html file; got {args.output!r}.")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"The folder of --output, {output.parent}, does not exist. Create it first.")
+    path = write_report(args.run, output, translate=partial(t, language=args.language), language=args.language,
+                        top_samples=args.top_samples)
+    print(path)
+    return 0
+
+
 def _format_number(value, digits: int) -> str:
     if value is None or value != value:  # missing or NaN
         return "-"
@@ -537,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
 
     handlers = {
         "train": _train, "score": _score, "jobs": _jobs, "attack": _attack, "robustness": _robustness,
-        "triage": run_triage,
+        "report": _report, "triage": run_triage,
     }
     try:
         return handlers[args.command](args)

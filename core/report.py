@@ -662,6 +662,11 @@ def _stored_flips(run_dir: Path) -> list[tuple[dict, pd.DataFrame]]:
     return found
 
 
+def short_time(created: str) -> str:
+    """Return a stored ISO time such as ``2026-12-05T01:39:31+00:00`` as ``2026-12-05 01:39 UTC``."""
+    return f"{created[:10]} {created[11:16]} UTC" if len(created) >= 16 else created
+
+
 def _recipe_name(recipe: str, translate: Translate) -> str:
     from core.attack_recipe import RECIPES
 
@@ -686,12 +691,19 @@ def _flips_section(flips: list[tuple[dict, pd.DataFrame]], run: _Run, translate:
     parts = [f'<section id="{FLIPS_SECTION}"><h2>{_escape(translate("export.flips"))}</h2>']
     for metadata, flipped in flips:
         values = metadata.get("summary", {})
-        parts.append(f"<h3>{_escape(translate('export.flips_recipe', recipe=_recipe_name(str(metadata.get('recipe')), translate), created=metadata.get('created', '')))}</h3>")
+        recipe = _recipe_name(str(metadata.get("recipe")), translate)
+        created = short_time(metadata.get("created", ""))
+        parts.append(f"<h3>{_escape(translate('export.flips_recipe', recipe=recipe, created=created))}</h3>")
 
         def share(key: str) -> str:
             return "—" if values.get(key) is None else f"{values[key]:.1%}"
 
-        parts.append(f"<p>{_escape(translate('export.flips_summary', rows=values.get('rows', 0), attacked=values.get('attacked', 0), flipped=values.get('flipped', 0), success=share('success_rate'), clean=share('clean_accuracy'), attacked_accuracy=share('accuracy_under_attack'), queries=_format_number(values.get('mean_queries'), 1)))}</p>")
+        summary_text = translate(
+            "export.flips_summary", rows=values.get("rows", 0), attacked=values.get("attacked", 0),
+            flipped=values.get("flipped", 0), success=share("success_rate"), clean=share("clean_accuracy"),
+            attacked_accuracy=share("accuracy_under_attack"), queries=_format_number(values.get("mean_queries"), 1),
+        )
+        parts.append(f"<p>{_escape(summary_text)}</p>")
         if flipped.empty:
             continue
         header = "".join(
@@ -703,7 +715,8 @@ def _flips_section(flips: list[tuple[dict, pd.DataFrame]], run: _Run, translate:
         for _, row in flipped.iterrows():
             original, adversarial = str(row["original_text"]), str(row["adversarial_text"])
             position = int(row["position"])
-            row_id = run.predictions[data_module.ID_COLUMN].iloc[position] if position < len(run.predictions) else position
+            in_table = position < len(run.predictions)
+            row_id = run.predictions[data_module.ID_COLUMN].iloc[position] if in_table else position
             label = row["label"] if isinstance(row["label"], str) else translate("export.no_label")
             rows.append(
                 f"<tr><td>{_escape(row_id)}</td>"
@@ -743,7 +756,8 @@ def _flip_attributions_section(run_dir: Path, flips: list[tuple[dict, pd.DataFra
     parts = [f'<section id="{ATTRIBUTIONS_SECTION}"><h2>{_escape(translate("export.attributions"))}</h2>',
              f"<p>{_escape(translate('export.attributions_intro'))}</p>"]
     for position, results in pairs:
-        parts.append(f"<h3>{_escape(translate('export.attribution_pair', row=run.predictions[data_module.ID_COLUMN].iloc[position]))}</h3>")
+        row_id = run.predictions[data_module.ID_COLUMN].iloc[position]
+        parts.append(f"<h3>{_escape(translate('export.attribution_pair', row=row_id))}</h3>")
         for side, result in zip(("attributions.original_text", "attributions.adversarial_text"), results):
             labels = HeatmapLabels(
                 title=f"{translate(side)} · {translate('attributions.class_view', name=result.target_class)}",

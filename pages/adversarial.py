@@ -17,6 +17,7 @@ from core import jobs, uncertainty
 from core.attack_jobs import list_attacks, load_attack, submit_attack
 from core.attack_recipe import CHARACTER_EDITS, RECIPES, SEARCH_METHODS, recipe_preset
 from core.attack_results import AFTER_PREFIX, BEFORE_PREFIX, adversarial_training_rows
+from core.report import short_time
 from core.robustness import ATTACK_COLUMNS, robustness_report
 from core.text_diff import character_diff
 from ui import state
@@ -167,11 +168,6 @@ def _summary_metrics(stored: dict) -> None:
                  flipped=values.get("flipped", 0), seconds=values.get("seconds_per_attacked") or 0.0))
 
 
-def _format_created(created: str) -> str:
-    """Return a stored ISO time such as ``2026-12-05T01:39:31+00:00`` as ``2026-12-05 01:39 UTC``."""
-    return f"{created[:10]} {created[11:16]} UTC" if len(created) >= 16 else created
-
-
 def _diff_html(original: str, changed: str) -> str:
     parts = []
     for piece in character_diff(original, changed):
@@ -223,7 +219,7 @@ def _results(summary, class_names: list[str]) -> None:
         t("adversarial.attack"), ids, index=ids.index(requested) if requested in by_id else 0,
         format_func=lambda x: t("adversarial.attack_option", recipe=t(f"adversarial.recipe_{by_id[x]['recipe']}")
                                 if by_id[x]["recipe"] in RECIPES else by_id[x]["recipe"],
-                                created=_format_created(by_id[x].get("created", "")),
+                                created=short_time(by_id[x].get("created", "")),
                                 rows=len(by_id[x].get("positions", []))),
         key="adversarial.attack_choice",
     )

@@ -22,7 +22,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PAGE_TIMEOUT = 120.0
 # The Data page is the default page, which Streamlit serves at the root address.
-PAGES = ("", "train", "explore", "jobs")
+PAGES = ("", "train", "explore", "attributions", "adversarial", "triage", "jobs")
 
 
 def _require_browser() -> None:
@@ -228,3 +228,40 @@ def test_training_progress_survives_reload(browser, server, workspace, tiny_mode
     assert _exceptions(browser) == []
     _click_button(browser, "Cancel")
     assert jobs.wait(workspace, job_id, timeout=PAGE_TIMEOUT).state == "cancelled"
+
+
+def test_report_opens_offline(workspace, tmp_path):
+    """The CLI writes a Chinese report that a browser with every host unreachable renders fully."""
+    _require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    run_dir = next((workspace / "runs").iterdir())
+    output = tmp_path / "report.html"
+    finished = subprocess.run(
+        [sys.executable, "-m", "core", "report", "--run", str(run_dir), "--output", str(output), "--language", "zh"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,1600",
+        # Every host name fails to resolve and every connection goes to a closed local port.
+        "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get(output.as_uri())
+        _wait_for(driver, lambda d: len(d.find_elements("css selector", ".plot-container")) == 2,
+                  message="the report's two plotly figures did not render offline")
+        sections = [element.get_attribute("id") for element in driver.find_elements("css selector", "section")]
+        heading = driver.find_element("css selector", "h1").text
+    finally:
+        driver.quit()
+
+    assert sections[:5] == ["overview", "data", "training", "calibration", "uncertain"]
+    assert heading.startswith("不确定性报告")
