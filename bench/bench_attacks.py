@@ -49,7 +49,7 @@ from core.attribution_cache import row_texts  # noqa: E402
 from core.methods import RunModel  # noqa: E402
 from core.models import model_label_names, resolve_device  # noqa: E402
 
-PART_NAMES = ("recipes",)
+PART_NAMES = ("recipes", "robustness")
 DEFAULT_RUN = Path(__file__).resolve().parents[2] / "benchruns" / "mr-run"
 DEFAULT_RECIPES = ("charbug", "embedding", "hotflip")
 REFERENCE_ROWS = (
@@ -123,6 +123,68 @@ def run_recipes(args, run_model: RunModel, positions: list[int]) -> str:
     return "\n".join(lines)
 
 
+def _summaries(run_dir: Path, recipes: list[str], positions: list[int], device: torch.device) -> dict[str, dict]:
+    """Attack the same rows of ``run_dir`` with each recipe and return each recipe's summary."""
+    run_model = RunModel(run_dir, device)
+    model, tokenizer, max_length = run_model.get()
+    class_names = model_label_names(model)
+    texts, labels = row_texts(run_dir, positions)
+    found = {}
+    for name in recipes:
+        attacker = Attacker(model, tokenizer, class_names, recipe=recipe_preset(name), device=run_model.device,
+                            max_length=max_length)
+        results = attacker.attack_many(texts, labels=labels, sample_keys=positions)
+        found[name] = attack_summary(results_table(results, class_names, positions=positions, recipe=name))
+        print(f"{run_dir.name} {name}: {found[name]}", flush=True)
+    return found
+
+
+def run_robustness(args, positions: list[int], device: torch.device) -> str:
+    """Return the robustness table: the run against ``--compare`` (such as a PGD run), same rows and recipes."""
+    from core.robustness import clean_metrics
+
+    recipes = [name for name in args.recipes if name != "mlm"]
+    if row_texts(args.run, positions)[0] != row_texts(args.compare, positions)[0]:
+        raise SystemExit(f"{args.run.name} and {args.compare.name} differ in their test rows; train both on the same "
+                         "data with the same seed.")
+    header = "| run | adversarial training | test accuracy | test ECE | " + " | ".join(
+        f"{name}: accuracy under attack | {name}: success | {name}: queries" for name in recipes
+    ) + " |"
+    lines = [
+        "## Robustness: a run trained with adversarial training against one without",
+        "",
+        f"Same first {len(positions)} rows of the MR test split for both runs. Clean test accuracy and ECE "
+        "(15 bins) cover the whole test split; the attack columns cover the attacked rows. Measured "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {_machine(device)}.",
+        "",
+        header,
+        "|" + "---|" * (4 + 3 * len(recipes)),
+    ]
+    for run_dir in (args.run, args.compare):
+        config = runs.read_json(run_dir, "config.json")
+        training = config.get("train", config)
+        mode = training.get("adversarial", "none")
+        if mode != "none":
+            mode += (f" (epsilon {training.get('adversarial_epsilon')}, {training.get('adversarial_steps')} steps, "
+                     f"{training.get('epochs')} epochs)")
+        clean = clean_metrics(run_dir)
+        summaries = _summaries(run_dir, recipes, positions, device)
+        cells = [run_dir.name, mode, _percent(clean["accuracy"]), _number(clean["ece"], 4)]
+        for name in recipes:
+            summary = summaries[name]
+            cells += [_percent(summary["accuracy_under_attack"]), _percent(summary["success_rate"]),
+                      _number(summary["mean_queries_to_flip"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Queries: mean model queries over flipped rows (queries to flip).",
+        "",
+        f"Rerun: `.venv/bin/python bench/bench_attacks.py --run {args.run} --compare {args.compare} "
+        f"--limit {args.limit} --output docs/benchmarks.md`.",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, default=DEFAULT_RUN, help=f"Run folder (default: {DEFAULT_RUN}).")
@@ -132,14 +194,24 @@ def main() -> int:
     parser.add_argument("--mlm-model", type=Path, help="Masked language model folder for the mlm recipe.")
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu (default: auto).")
     parser.add_argument("--output", type=Path, help="Markdown page to update with the results, such as docs/benchmarks.md.")
+    parser.add_argument("--compare", type=Path,
+                        help="A second run on the same data (such as one trained with --adversarial pgd): attack both "
+                             "on the same rows and write the robustness table instead of the per-recipe one.")
     args = parser.parse_args()
     if args.limit < 1:
         parser.error(f"--limit must be at least 1; got {args.limit}.")
     if "mlm" in args.recipes and args.mlm_model is None:
         parser.error("the mlm recipe needs --mlm-model DIR (a masked language model folder).")
     runs.read_summary(args.run)
-    run_model = RunModel(args.run, resolve_device(args.device))
     positions, _ = resolve_rows(args.run, "test", limit=args.limit)
+    if args.compare is not None:
+        runs.read_summary(args.compare)
+        text = run_robustness(args, positions, resolve_device(args.device))
+        print(text)
+        if args.output:
+            write_part(args.output, "bench_attacks", PART_NAMES, "robustness", text)
+        return 0
+    run_model = RunModel(args.run, resolve_device(args.device))
     text = run_recipes(args, run_model, positions)
     print(text)
     if args.output:
