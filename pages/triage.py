@@ -78,8 +78,10 @@ def _crossval_form() -> None:
         from core.training import TrainConfig
 
         try:
+            # Each fold keeps its epoch with the best validation NLL: the best-accuracy epoch can still give
+            # probabilities near 1/K, and then confident learning marks few rows.
             config = TrainConfig(model=state.model_source(), max_length=state.max_length(), epochs=epochs,
-                                 max_rows=max_rows or None)
+                                 max_rows=max_rows or None, selection_metric="nll")
             job = submit_crossval(state.workspace_path(), chosen.dataset, config, folds, data_info=chosen.info())
         except ValueError as exc:
             st.error(t("triage.submit_failed", error=str(exc)))
