@@ -65,9 +65,10 @@ def _current_job(run_id: str) -> str | None:
 def _attack_form(summary, predictions: pd.DataFrame) -> None:
     splits = [name for name in SPLIT_ORDER if name in set(predictions[data_module.SPLIT_COLUMN])]
     cells = st.columns(3)
+    # A row sent from Explore (?rows=) preselects attacking given rows.
     selection = cells[0].radio(
         t("adversarial.selection"), SELECTIONS, format_func=lambda x: t(f"adversarial.selection_{x}"),
-        key="adversarial.selection",
+        key="adversarial.selection", index=SELECTIONS.index("rows") if st.query_params.get("rows") else 0,
     )
     split = cells[1].selectbox(t("adversarial.split"), splits, format_func=lambda x: t(f"split.{x}"),
                                key="adversarial.split", disabled=selection == "rows")

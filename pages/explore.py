@@ -247,6 +247,12 @@ with samples_tab:
                 icon=":material/format_color_text:",
                 query_params={"run": run_id, "row": str(int(sample.name))},
             )
+            st.page_link(
+                "pages/adversarial.py",
+                label=t("explore.open_adversarial"),
+                icon=":material/swap_horiz:",
+                query_params={"run": run_id, "rows": str(int(sample.name))},
+            )
         with right:
             probabilities = pd.DataFrame({"class": class_names, "probability": [float(sample[c]) for c in prob_columns]})
             figure = px.bar(

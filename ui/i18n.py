@@ -441,6 +441,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "explore.showing": ("Showing {shown:,} of {total:,} samples.", "显示 {total:,} 个样本中的 {shown:,} 个。"),
     "explore.no_match": ("No samples match these filters.", "没有符合筛选条件的样本。"),
     "explore.open_attributions": ("Explain this sample on the Attributions page", "在归因页面解释此样本"),
+    "explore.open_adversarial": ("Look for edits that flip this sample", "寻找能翻转此样本预测的改动"),
     "explore.sample": ("Selected sample", "所选样本"),
     "explore.select_hint": (
         "Select a row in the table to see its class probabilities.",
