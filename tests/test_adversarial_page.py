@@ -81,3 +81,7 @@ def test_adversarial_page_submits_attack_job(workspace, attacked_run):
     assert job.state == "succeeded", job.error
     assert job.config["positions"] == [0, 1]
     assert len(list_attacks(run_dir)) == 2
+    app.run()
+    successes = [success.value for success in app.success]
+    assert any(value.startswith(t("adversarial.job_succeeded", flipped=0, attacked=0, skipped=0, seconds=0)[:15])
+               for value in successes), successes

@@ -130,6 +130,13 @@ def _render(job_id: str) -> None:
                 seconds=(job.ended_at or 0) - (job.started_at or 0),
             )
         )
+    elif job.state == "succeeded" and job.kind == "attack":
+        result = job.result
+        st.success(t("adversarial.job_succeeded", flipped=result.get("flipped", 0), attacked=result.get("attacked", 0),
+                     skipped=result.get("skipped", 0), seconds=(job.ended_at or 0) - (job.started_at or 0)))
+    elif job.state == "succeeded" and job.kind == "crossval":
+        st.success(t("triage.job_succeeded", folds=job.result.get("folds", 0), rows=job.result.get("rows", 0),
+                     accuracy=job.result.get("accuracy") or 0.0, seconds=(job.ended_at or 0) - (job.started_at or 0)))
     elif job.state == "succeeded":
         result = job.result
         st.success(

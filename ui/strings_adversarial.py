@@ -99,6 +99,11 @@ STRINGS_ADVERSARIAL: dict[str, tuple[str, str]] = {
     ),
     "adversarial.submit": ("Start the attack", "开始攻击"),
     "adversarial.submit_failed": ("Could not start the attack: {error}", "无法开始攻击：{error}"),
+    "adversarial.job_succeeded": (
+        "Attack finished in {seconds:.0f} s: {flipped} of {attacked} attacked rows flipped, {skipped} skipped. The "
+        "results are listed below.",
+        "攻击完成，用时 {seconds:.0f} 秒：被攻击的 {attacked} 行中有 {flipped} 行翻转，跳过 {skipped} 行。结果列在下方。",
+    ),
     "adversarial.results_title": ("Flips found", "已发现的预测翻转"),
     "adversarial.no_attacks": (
         "No attack on this run yet. Start one above; results appear here when the job finishes.",

@@ -33,6 +33,12 @@ STRINGS_TRIAGE: dict[str, tuple[str, str]] = {
     ),
     "triage.crossval_submit": ("Start cross-validation", "开始交叉验证"),
     "triage.submit_failed": ("Could not start the job: {error}", "无法启动任务：{error}"),
+    "triage.job_succeeded": (
+        "Cross-validation finished in {seconds:.0f} s: {folds} folds over {rows} labelled rows, out-of-sample "
+        "accuracy {accuracy:.1%}. Choose it under Probabilities from.",
+        "交叉验证完成，用时 {seconds:.0f} 秒：{rows} 行带标签数据，{folds} 折，样本外准确率 {accuracy:.1%}。"
+        "请在“概率来源”中选择它。",
+    ),
     "triage.no_source": (
         "Nothing to triage yet: start a cross-validation above, or fine-tune a run on the Train page.",
         "还没有可复核的内容：请在上方发起交叉验证，或在训练页微调一个运行。",
