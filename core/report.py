@@ -18,7 +18,7 @@ summary and the first flips, changed characters marked. The attributions section
 shows, for those flips, the Integrated Gradients heatmaps of the original and the
 adversarial text that the Attributions page already computed and cached. A caller may
 replace either section (:data:`PENDING_SECTIONS`) by passing a :class:`ReportSection`;
-a section with nothing stored says so.
+a section with nothing stored states that.
 """
 
 from __future__ import annotations
