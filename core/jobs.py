@@ -37,11 +37,12 @@ import sys
 import threading
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
+
+from core.sqlite_store import create_database, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -218,33 +219,12 @@ class JobRegistry:
         self.path = self.workspace / REGISTRY_FILE
         self.jobs_dir = self.workspace / JOBS_DIR
         self.jobs_dir.mkdir(exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=30.0)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
-        finally:
-            connection.close()
+        create_database(self.path, _SCHEMA)
 
     # ------------------------------------------------------------------ connection
 
-    @contextmanager
-    def _connect(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
-            connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA busy_timeout=30000")
-            connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            else:
-                connection.execute("COMMIT")
-        finally:
-            connection.close()
+    def _connect(self, *, immediate: bool = False):
+        return transaction(self.path, immediate=immediate)
 
     @staticmethod
     def _decode(row: sqlite3.Row) -> Job:

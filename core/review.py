@@ -30,16 +30,16 @@ import os
 import re
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from core import data as data_module
+from core.sqlite_store import create_database, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -152,32 +152,11 @@ class ReviewStore:
         self.workspace = Path(workspace)
         self.workspace.mkdir(parents=True, exist_ok=True)
         self.path = self.workspace / REVIEW_FILE
-        connection = sqlite3.connect(self.path, timeout=30.0)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
-        finally:
-            connection.close()
+        create_database(self.path, _SCHEMA)
 
-    @contextmanager
-    def _connect(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
-            connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode=WAL")
-            # FULL syncs the WAL on every commit, so an edit survives a power cut too, not only a crash.
-            connection.execute("PRAGMA synchronous=FULL")
-            connection.execute("PRAGMA busy_timeout=30000")
-            connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            else:
-                connection.execute("COMMIT")
-        finally:
-            connection.close()
+    def _connect(self, *, immediate: bool = False):
+        # FULL syncs the WAL on every commit, so an edit survives a power cut too, not only a crash.
+        return transaction(self.path, immediate=immediate, synchronous="FULL")
 
     @staticmethod
     def _edit(row: sqlite3.Row) -> ReviewEdit:

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import data as data_module
-from core import jobs, uncertainty
+from core import uncertainty
 from core.attack_jobs import list_attacks, load_attack, submit_attack
 from core.attack_recipe import CHARACTER_EDITS, RECIPES, SEARCH_METHODS, recipe_preset
 from core.attack_results import AFTER_PREFIX, BEFORE_PREFIX, adversarial_training_rows
@@ -22,7 +22,7 @@ from core.robustness import ATTACK_COLUMNS, robustness_report
 from core.text_diff import character_diff
 from ui import state
 from ui.i18n import t
-from ui.jobs_view import JOB_QUERY_KEY, job_panel, registry
+from ui.jobs_view import JOB_QUERY_KEY, current_job, job_panel
 from ui.run_picker import pick_run
 from ui.shell import ensure_shell
 
@@ -47,19 +47,6 @@ def _parse_positions(text: str, row_count: int) -> list[int]:
     if not positions:
         raise ValueError(t("adversarial.no_positions"))
     return positions
-
-
-def _current_job(run_id: str) -> str | None:
-    job_id = st.query_params.get(JOB_QUERY_KEY) or st.session_state.get("adversarial.job")
-    if not job_id:
-        return None
-    try:
-        job = registry().get(job_id)
-    except jobs.JobError:
-        return None
-    if job.kind != "attack" or job.config.get("run_dir", "").rstrip("/").split("/")[-1] != run_id:
-        return None
-    return job_id
 
 
 def _attack_form(summary, predictions: pd.DataFrame) -> None:
@@ -303,7 +290,7 @@ predictions = state.load_predictions(str(summary.path), modified)
 
 st.subheader(t("adversarial.attack_title"))
 _attack_form(summary, predictions)
-job_id = _current_job(summary.id)
+job_id = current_job("adversarial.job", ("attack",), run_id=summary.id)
 if job_id is not None:
     job_panel(job_id)
 

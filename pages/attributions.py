@@ -19,7 +19,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import data as data_module
-from core import jobs
 from core import uncertainty
 from core.attribution import BASELINE_METHODS, BASELINES, METHODS, SAMPLING_METHODS, AttributionSpec, TextAttribution
 from core.attribution_cache import attribute_run_texts, list_randomisation_checks
@@ -32,7 +31,7 @@ from core.methods import RunModel
 from core.models import resolve_device
 from ui import state
 from ui.i18n import t
-from ui.jobs_view import job_panel, registry
+from ui.jobs_view import current_job, job_panel
 from ui.run_picker import pick_run
 from ui.shell import ensure_shell
 
@@ -156,19 +155,6 @@ def _render_view(result: TextAttribution, key: str) -> None:
                     help=t("attributions.sufficiency_help"))
     st.markdown(f"**{t('attributions.deletion_curve')}**")
     st.plotly_chart(_deletion_figure(result), width="stretch", key=f"attributions.deletion.{key}")
-
-
-def _current_job(run_id: str) -> str | None:
-    job_id = st.query_params.get(JOB_QUERY_KEY) or st.session_state.get("attributions.job")
-    if not job_id:
-        return None
-    try:
-        job = registry().get(job_id)
-    except jobs.JobError:
-        return None
-    if job.kind != "attribution" or Path(job.config.get("run_dir", "")).name != run_id:
-        return None
-    return job_id
 
 
 st.header(t("attributions.title"))
@@ -333,7 +319,7 @@ if st.button(t("attributions.job_submit"), key="attributions.job_submit"):
     else:
         st.query_params[JOB_QUERY_KEY] = job.id
         st.session_state["attributions.job"] = job.id
-job_id = _current_job(run_id)
+job_id = current_job("attributions.job", ("attribution",), run_id=run_id, query_key=JOB_QUERY_KEY)
 if job_id is not None:
     job_panel(job_id)
 

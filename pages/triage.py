@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core import data as data_module
-from core import jobs, runs
+from core import runs
 from core.crossval import DEFAULT_FOLDS, CrossvalNotFoundError, list_crossvals, load_source
 from core.review import ReviewStore, corrected_dataset, corrections_bytes, dataset_key
 from core.retrain import compare_runs, retrain_with_corrections
@@ -22,7 +22,7 @@ from core.triage import REASONS, QueueSettings, build_queue, filter_queue, reaso
 from core.triage_jobs import submit_crossval
 from ui import state
 from ui.i18n import t
-from ui.jobs_view import JOB_QUERY_KEY, job_panel, registry
+from ui.jobs_view import JOB_QUERY_KEY, current_job, job_panel, registry
 from ui.shell import ensure_shell
 
 ensure_shell()
@@ -88,17 +88,6 @@ def _crossval_form() -> None:
             return
         st.query_params[JOB_QUERY_KEY] = job.id
         st.session_state["triage.job"] = job.id
-
-
-def _current_job(kinds: tuple[str, ...]) -> str | None:
-    job_id = st.query_params.get(JOB_QUERY_KEY) or st.session_state.get("triage.job")
-    if not job_id:
-        return None
-    try:
-        job = registry().get(job_id)
-    except jobs.JobError:
-        return None
-    return job_id if job.kind in kinds else None
 
 
 def _settings_form(has_samples: bool, has_confidence: bool) -> QueueSettings:
@@ -224,7 +213,7 @@ def _retrain(store: ReviewStore, key: str, dataset: pd.DataFrame, default_run: s
             st.session_state["triage.job"] = job.id
             st.session_state["triage.retrain_before"] = str(base.path)
 
-    job_id = _current_job(("train",))
+    job_id = current_job("triage.job", ("train",))
     if job_id is None:
         return
     job_panel(job_id)
@@ -251,7 +240,7 @@ st.header(t("triage.title"))
 st.caption(t("triage.intro"))
 reviewer = st.session_state.get(REVIEWER_KEY, "").strip()
 _crossval_form()
-crossval_job = _current_job(("crossval",))
+crossval_job = current_job("triage.job", ("crossval",))
 if crossval_job is not None:
     job_panel(crossval_job)
 

@@ -8,6 +8,8 @@ page reattaches to the same job.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -22,6 +24,28 @@ JOB_QUERY_KEY = "job"
 
 def registry() -> jobs.JobRegistry:
     return jobs.JobRegistry(state.workspace_path())
+
+
+def current_job(session_key: str, kinds: tuple[str, ...], *, run_id: str | None = None,
+                query_key: str = JOB_QUERY_KEY) -> str | None:
+    """Return the id of the job a page follows, or ``None``.
+
+    The id comes from the address (``query_key``), else from the session
+    (``session_key``). The job counts only when its kind is in ``kinds`` and, with
+    ``run_id``, when it works on that run, so a link to another page's job shows nothing.
+    """
+    job_id = st.query_params.get(query_key) or st.session_state.get(session_key)
+    if not job_id:
+        return None
+    try:
+        job = registry().get(job_id)
+    except jobs.JobError:
+        return None
+    if job.kind not in kinds:
+        return None
+    if run_id is not None and Path(job.config.get("run_dir", "")).name != run_id:
+        return None
+    return job_id
 
 
 def _curves(points: list[dict]) -> tuple[go.Figure | None, go.Figure | None]:

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import calibration, comparison, jobs, methods, runs, uncertainty_cache
+from core import calibration, comparison, methods, runs, uncertainty_cache
 from core.augment import augmented_variants
 from core.job_handlers import submit_uncertainty
 from core.metrics import SELECTIVE_COVERAGES, ReliabilityBins
@@ -29,7 +29,7 @@ from core.uncertainty import (
 )
 from ui import state
 from ui.i18n import t
-from ui.jobs_view import job_panel, registry
+from ui.jobs_view import current_job, job_panel
 
 JOB_QUERY_KEY = "uncertainty_job"
 COMPUTE_METHODS = tuple(method for method in methods.METHODS if method != "softmax")
@@ -241,25 +241,12 @@ def _method_form(summary: runs.RunSummary, summaries: list[runs.RunSummary], spl
             st.session_state["explore.uncertainty_job"] = job.id
 
 
-def _current_job(summary: runs.RunSummary) -> str | None:
-    job_id = st.query_params.get(JOB_QUERY_KEY) or st.session_state.get("explore.uncertainty_job")
-    if not job_id:
-        return None
-    try:
-        job = registry().get(job_id)
-    except jobs.JobError:
-        return None
-    if job.kind != "uncertainty" or Path(job.config.get("run_dir", "")).name != summary.id:
-        return None
-    return job_id
-
-
 def methods_section(summary: runs.RunSummary, summaries: list[runs.RunSummary], splits: list[str]) -> None:
     """Render the method picker, the compute button and the live view of the latest computation."""
     st.subheader(t("uncertainty.title"))
     st.caption(t("uncertainty.intro"))
     _method_form(summary, summaries, splits)
-    job_id = _current_job(summary)
+    job_id = current_job("explore.uncertainty_job", ("uncertainty",), run_id=summary.id)
     if job_id is not None:
         with st.expander(t("uncertainty.job"), expanded=True):
             job_panel(job_id)
