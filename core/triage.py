@@ -454,15 +454,15 @@ def filter_queue(
     """
     keep = pd.Series(True, index=queue.index)
     if classes is not None:
-        wanted = set(classes)
+        selected_classes = set(classes)
         shown_label = queue[data_module.LABEL_COLUMN].where(queue[data_module.LABEL_COLUMN].notna(), queue["suggested_label"])
-        keep &= shown_label.isin(wanted)
+        keep &= shown_label.isin(selected_classes)
     if reasons is not None:
         unknown = sorted(set(reasons) - set(REASONS))
         if unknown:
             raise ValueError(f"reasons must be among {', '.join(REASONS)}; got {', '.join(map(repr, unknown))}.")
-        wanted_reasons = set(reasons)
-        keep &= queue["reasons"].map(lambda row_reasons: bool(wanted_reasons.intersection(row_reasons)))
+        selected_reasons = set(reasons)
+        keep &= queue["reasons"].map(lambda row_reasons: bool(selected_reasons.intersection(row_reasons)))
     return queue[keep]
 
 

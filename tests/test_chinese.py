@@ -387,7 +387,9 @@ def test_core_warning_shown_in_chinese(shared_data_dir):
     text, encoding, warnings = decode_bytes(raw, name="rt-polarity.neg")
     assert encoding == "windows-1252" and isinstance(warnings[0], Message)
     chinese = t_message(warnings[0], "zh")
-    assert "rt-polarity.neg" in chinese and "Windows-1252" in chinese and "不是有效的 UTF-8" in chinese
+    assert "rt-polarity.neg" in chinese
+    assert "Windows-1252" in chinese
+    assert "不是有效的 UTF-8" in chinese
     assert t_message(warnings[0], "en") == str(warnings[0])
     # A plain string (an error from a library) passes through unchanged.
     assert t_message("plain error", "zh") == "plain error"

@@ -252,13 +252,16 @@ def test_report_lists_flips_and_their_attributions(attacked_run, language):
 
     document = render(run_dir, language)
 
-    assert '<section id="flips">' in document and '<section id="attributions">' in document
+    assert '<section id="flips">' in document
+    assert '<section id="attributions">' in document
     assert t("export.flips", language=language) in document
-    assert "<del>" in document and "<ins>" in document
+    assert "<del>" in document
+    assert "<ins>" in document
     assert document.count('<section id="attributions">') == 1
-    # The attributions section holds the two heatmaps of the flip attributed above.
+    # The attributions section contains the two heatmaps of the flip attributed above.
     section = document[document.index('<section id="attributions">'):]
     assert section.count(t("attributions.original_text", language=language)) == 1
     assert section.count(t("attributions.adversarial_text", language=language)) == 1
     # Texts from the data stay escaped inside the diff markup too.
-    assert "<script>alert" not in document and "<img" not in document
+    assert "<script>alert" not in document
+    assert "<img" not in document
