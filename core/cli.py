@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("job_id")
     work = job_commands.add_parser("work", help=argparse.SUPPRESS)
     work.add_argument("job_id")
+    spare = job_commands.add_parser("spare", help=argparse.SUPPRESS)
+    spare.add_argument("resource")
 
     report = commands.add_parser(
         "report", help="Write the self-contained HTML report of a run (opens without network access)."
@@ -407,6 +409,10 @@ def _jobs(args: argparse.Namespace) -> int:
     workspace = resolve_workspace(args.workspace)
     if args.jobs_command == "work":
         return jobs.run_worker(workspace, args.job_id)
+    if args.jobs_command == "spare":
+        from core.spares import run_spare
+
+        return run_spare(workspace, args.resource)
     registry = jobs.JobRegistry(workspace)
     if args.jobs_command == "list":
         listed = registry.list(limit=args.limit)

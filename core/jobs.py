@@ -20,6 +20,10 @@ and refreshes a heartbeat every :data:`HEARTBEAT_SECONDS`. A job is interrupted 
 its process is gone or a zombie, or when its heartbeat is older than
 :data:`STALE_AFTER_SECONDS` (the fallback where ``/proc`` does not exist).
 
+Start-up: a job goes to a waiting spare worker of its device when there is one
+(:mod:`core.spares`), which saves the seconds a new process spends importing torch
+and transformers.
+
 Scheduling: one job at a time per GPU; CPU jobs up to ``max_cpu_jobs`` (default 1,
 or ``$UNCERTAINTY_EXPLORER_MAX_CPU_JOBS``). A job whose device is ``auto`` runs on
 a GPU when the machine has one.
@@ -99,10 +103,48 @@ CREATE TABLE IF NOT EXISTS job_logs (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS job_logs_job ON job_logs(job_id, seq);
+CREATE TABLE IF NOT EXISTS spare_workers (
+    pid INTEGER PRIMARY KEY,
+    pid_start TEXT,
+    resource TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ready_at REAL,
+    job_id TEXT,
+    log_path TEXT
+);
 """
 
-# Popen handles of workers started by this process, polled so that dead ones are reaped.
+# Popen handles of workers and spares started by this process, polled so that dead ones are reaped.
 _CHILDREN: dict[str, subprocess.Popen] = {}
+
+
+def track_child(key: str, child: subprocess.Popen) -> None:
+    """Keep ``child`` so that :meth:`JobRegistry.reconcile` reaps it once it exits."""
+    _CHILDREN[key] = child
+
+
+def start_process(workspace: Path, arguments: list[str], resource: str, log_path: Path) -> subprocess.Popen:
+    """Start ``python -m core --workspace WORKSPACE ARGUMENTS`` detached, its output appended to ``log_path``.
+
+    The process gets its own session, so it outlives the dashboard or CLI that
+    started it, and sees only the GPU of ``resource`` when that is ``cuda:N``.
+    """
+    environment = dict(os.environ)
+    if resource.startswith("cuda:"):
+        environment["CUDA_VISIBLE_DEVICES"] = resource.split(":", 1)[1]
+    project_root = str(Path(__file__).resolve().parents[1])
+    environment["PYTHONPATH"] = project_root + os.pathsep + environment.get("PYTHONPATH", "")
+    with open(log_path, "ab") as output:
+        return subprocess.Popen(
+            # Resolved here because the process starts in the project folder, not in this one's.
+            [sys.executable, "-m", "core", "--workspace", str(Path(workspace).resolve()), *arguments],
+            cwd=project_root,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            start_new_session=True,
+        )
 
 
 class JobError(RuntimeError):
@@ -491,24 +533,16 @@ class JobRegistry:
         return started
 
     def _spawn(self, job_id: str, resource: str) -> None:
+        from core import spares
+
         job_dir = self.job_dir(job_id)
         job_dir.mkdir(parents=True, exist_ok=True)
-        environment = dict(os.environ)
-        if resource.startswith("cuda:"):
-            environment["CUDA_VISIBLE_DEVICES"] = resource.split(":", 1)[1]
-        project_root = str(Path(__file__).resolve().parents[1])
-        environment["PYTHONPATH"] = project_root + os.pathsep + environment.get("PYTHONPATH", "")
-        with open(job_dir / "worker.log", "ab") as output:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "core", "--workspace", str(self.workspace), "jobs", "work", job_id],
-                cwd=project_root,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                env=environment,
-                start_new_session=True,  # survives the dashboard or CLI that started it
-            )
-        _CHILDREN[job_id] = child
+        spare = spares.hand_over(self, job_id, resource)
+        if spare is not None:
+            logger.info("Handed job %s to spare worker %d on %s", job_id, spare, resource)
+            return
+        child = start_process(self.workspace, ["jobs", "work", job_id], resource, job_dir / "worker.log")
+        track_child(job_id, child)
         with self._connect() as connection:
             connection.execute(
                 "UPDATE jobs SET pid = ?, pid_start = ? WHERE id = ? AND state = 'running' AND pid IS NULL",
@@ -628,7 +662,8 @@ class JobContext:
         return self.registry.cancel_requested(self.job.id)
 
 
-def _handler(kind: str) -> Callable[[JobContext], dict]:
+def job_handler(kind: str) -> Callable[[JobContext], dict]:
+    """Import and return the worker body of job kind ``kind``."""
     if kind == "train":
         from core.job_handlers import run_train_job
 
@@ -669,7 +704,7 @@ def run_worker(workspace: str | Path, job_id: str) -> int:
     context = JobContext(registry, job)
     exit_code = 0
     try:
-        result = _handler(job.kind)(context)
+        result = job_handler(job.kind)(context)
     except ComputationCancelled as exc:
         registry.finish(job_id, "cancelled", reason=str(exc))
         registry.append_log(job_id, "INFO", f"Cancelled: {exc}")

@@ -22,7 +22,7 @@ from core.robustness import ATTACK_COLUMNS, robustness_report
 from core.text_diff import character_diff
 from ui import state
 from ui.i18n import t
-from ui.jobs_view import JOB_QUERY_KEY, current_job, job_panel
+from ui.jobs_view import JOB_QUERY_KEY, current_job, job_panel, prepare_worker
 from ui.run_picker import pick_run
 from ui.shell import ensure_shell
 
@@ -111,6 +111,7 @@ def _attack_form(summary, predictions: pd.DataFrame) -> None:
             mlm_model = st.text_input(t("adversarial.mlm_model"), key="adversarial.mlm_model",
                                       help=t("adversarial.mlm_model_help")).strip() or None
 
+    prepare_worker()
     if not st.button(t("adversarial.submit"), type="primary", key="adversarial.submit"):
         return
     try:

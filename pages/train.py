@@ -14,7 +14,7 @@ from core.training import ADVERSARIAL_STEPS_RANGE, AUGMENT_COPIES_RANGE, TrainCo
 from core.training_augment import AUGMENT_KINDS
 from ui import state
 from ui.i18n import t
-from ui.jobs_view import JOB_QUERY_KEY, job_panel
+from ui.jobs_view import JOB_QUERY_KEY, job_panel, prepare_worker
 from ui.shell import ensure_shell
 
 ensure_shell()
@@ -32,6 +32,7 @@ if chosen.mapping.label is None:
     st.stop()
 
 # ---------------------------------------------------------------- settings
+prepare_worker()
 with st.form("train.settings"):
     st.caption(t("train.model_in_sidebar", model=state.model_source(), max_length=state.max_length()))
     row1 = st.columns(4)

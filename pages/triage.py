@@ -22,7 +22,7 @@ from core.triage import REASONS, QueueSettings, build_queue, filter_queue, reaso
 from core.triage_jobs import submit_crossval
 from ui import state
 from ui.i18n import t
-from ui.jobs_view import JOB_QUERY_KEY, current_job, job_panel, registry
+from ui.jobs_view import JOB_QUERY_KEY, current_job, job_panel, prepare_worker, registry
 from ui.shell import ensure_shell
 
 ensure_shell()
@@ -73,6 +73,7 @@ def _crossval_form() -> None:
         epochs = int(cells[1].number_input(t("triage.epochs"), 1, 20, 2, key="triage.epochs"))
         max_rows = int(cells[2].number_input(t("triage.max_rows"), 0, 10_000_000, 0, key="triage.max_rows",
                                              help=t("triage.max_rows_help")))
+        prepare_worker()
         if not st.button(t("triage.crossval_submit"), key="triage.crossval_submit"):
             return
         from core.training import TrainConfig

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import jobs, runs
+from core import jobs, runs, spares
 from core.checkpoint import latest_checkpoint
 from core.job_handlers import submit_training
 from core.training import TrainConfig, fine_tune
@@ -222,3 +222,97 @@ def test_scheduler_slot_choice(tmp_path, device, busy, gpus, cpu_limit, expected
     row = {"requested_device": device}
 
     assert registry._resource_for(row, dict(busy), gpus, cpu_limit) == expected
+
+
+# ---------------------------------------------------------------------- spare workers
+
+
+@pytest.fixture
+def spares_on(tmp_path, monkeypatch):
+    """Turn spare workers on for one test; every spare of the test's workspace exits at the end."""
+    monkeypatch.setenv(spares.SPARE_IDLE_ENV, "120")
+    yield tmp_path
+    spares.retire_spares(tmp_path)
+    jobs.JobRegistry(tmp_path).reconcile(start_workers=False)  # reaps spares this process started
+
+
+def ready_spare(workspace: Path) -> int:
+    pid = spares.ensure_spare(workspace, "cpu")
+    wait_until(lambda: any(s["pid"] == pid and s["ready_at"] for s in spares.waiting_spares(workspace, "cpu")))
+    return pid
+
+
+def test_job_runs_in_waiting_spare(spares_on, tiny_model_dir, keyword_dataset):
+    workspace = spares_on
+    spare_pid = ready_spare(workspace)
+    assert spares.ensure_spare(workspace, "cpu") == spare_pid  # a second page opening starts no second spare
+
+    job = submit_training(workspace, keyword_dataset, tiny_config(tiny_model_dir, epochs=1))
+    finished = jobs.wait(workspace, job.id, timeout=JOB_TIMEOUT)
+    registry = jobs.JobRegistry(workspace)
+
+    assert finished.state == "succeeded", finished.error
+    assert finished.pid == spare_pid
+    assert any("Succeeded" in line for line in registry.log_tail(job.id))
+    # The spare that ran the job leaves a new spare behind for the next one.
+    replacement = wait_until(lambda: spares.waiting_spares(workspace, "cpu"))
+    assert replacement[0]["pid"] != spare_pid
+    assert not list((registry.jobs_dir / spares.SPARES_DIR).glob(f"*{spare_pid}*"))
+
+
+def test_dead_spare_is_passed_over(spares_on, tiny_model_dir, keyword_dataset):
+    workspace = spares_on
+    spare_pid = spares.ensure_spare(workspace, "cpu")
+    os.kill(spare_pid, signal.SIGKILL)
+    wait_until(lambda: jobs.process_alive(spare_pid, None) is False)  # a zombie counts as dead
+
+    job = submit_training(workspace, keyword_dataset, tiny_config(tiny_model_dir, epochs=1))
+    finished = jobs.wait(workspace, job.id, timeout=JOB_TIMEOUT)
+
+    assert finished.state == "succeeded", finished.error
+    assert finished.pid != spare_pid
+    assert all(spare["pid"] != spare_pid for spare in spares.waiting_spares(workspace, "cpu"))
+
+
+def test_idle_spare_exits(tmp_path, monkeypatch):
+    monkeypatch.setenv(spares.SPARE_IDLE_ENV, "0.5")
+    pid = spares.ensure_spare(tmp_path, "cpu")
+    registry = jobs.JobRegistry(tmp_path)
+
+    def gone() -> bool:
+        registry.reconcile(start_workers=False)  # reaps the exited child
+        return jobs.process_alive(pid, None) is False
+
+    wait_until(gone, timeout=120)
+    assert spares.waiting_spares(tmp_path, "cpu") == []
+    assert list((registry.jobs_dir / spares.SPARES_DIR).iterdir()) == []
+
+
+def test_no_spare_starts_beside_a_job(spares_on, tiny_model_dir, keyword_dataset):
+    workspace = spares_on
+    job = submit_training(workspace, keyword_dataset, tiny_config(tiny_model_dir, epochs=400))
+    try:
+        assert spares.ensure_spare(workspace, "cpu") is None
+    finally:
+        jobs.cancel(workspace, job.id)
+        jobs.wait(workspace, job.id, timeout=JOB_TIMEOUT)
+    assert spares.waiting_spares(workspace, "cpu") == []
+
+
+def test_spares_off_by_zero_seconds(tmp_path, monkeypatch):
+    monkeypatch.setenv(spares.SPARE_IDLE_ENV, "0")
+    assert spares.ensure_spare(tmp_path, "cpu") is None
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan"])
+def test_bad_spare_idle_seconds(tmp_path, monkeypatch, value):
+    monkeypatch.setenv(spares.SPARE_IDLE_ENV, value)
+    with pytest.raises(ValueError, match=spares.SPARE_IDLE_ENV) as raised:
+        spares.ensure_spare(tmp_path, "cpu")
+    assert repr(value) in str(raised.value)
+
+
+def test_bad_spare_resource(tmp_path, monkeypatch):
+    monkeypatch.setenv(spares.SPARE_IDLE_ENV, "60")
+    with pytest.raises(ValueError, match="Invalid resource 'gpu'"):
+        spares.ensure_spare(tmp_path, "gpu")

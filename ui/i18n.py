@@ -318,6 +318,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     # Jobs
     "jobs.title": ("Background jobs", "后台任务"),
+    "jobs.spare_failed": (
+        "No worker could be prepared in advance, so jobs start a few seconds later. {error}",
+        "无法预先准备工作进程，任务会晚几秒开始。{error}",
+    ),
     "jobs.none": ("No jobs yet. Start a fine-tune on the Train page.", "还没有任务。请在训练页开始微调。"),
     "jobs.select": ("Job", "任务"),
     "jobs.column_id": ("Job", "任务"),

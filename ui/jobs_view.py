@@ -8,13 +8,14 @@ page reattaches to the same job.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import jobs
+from core import jobs, spares
 from ui import state
 from ui.i18n import t
 
@@ -24,6 +25,19 @@ JOB_QUERY_KEY = "job"
 
 def registry() -> jobs.JobRegistry:
     return jobs.JobRegistry(state.workspace_path())
+
+
+def prepare_worker() -> None:
+    """Have a spare worker import the job code while the user fills in a job form.
+
+    The job then starts without the few seconds a new process spends on imports
+    (:mod:`core.spares`). Without a spare the job still runs, in a new process, so a
+    failure here is a warning only.
+    """
+    try:
+        spares.ensure_spare(state.workspace_path())
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        st.warning(t("jobs.spare_failed", error=str(exc)))
 
 
 def current_job(session_key: str, kinds: tuple[str, ...], *, run_id: str | None = None,
