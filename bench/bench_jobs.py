@@ -81,8 +81,8 @@ def _measure_overhead(dataset, config: TrainConfig, root: Path, attempt: int) ->
     finished, warm_seconds = _timed_job(dataset, config, warm_workspace)
     if finished.pid != spare_pid:
         raise RuntimeError(f"the warm job ran in process {finished.pid}, not in the spare {spare_pid}")
-    # The spare that ran the job starts a replacement; let it finish importing, then stop it,
-    # so that it does not take CPU from the next measurement.
+    # The spare that ran the job starts a replacement. It is stopped once its imports are done,
+    # so it takes no CPU from the next measurement.
     _wait(lambda: jobs.process_alive(spare_pid, None) is False)
     _wait(lambda: any(s["ready_at"] for s in spares.waiting_spares(warm_workspace, "cpu")))
     spares.retire_spares(warm_workspace)
@@ -137,7 +137,8 @@ def main() -> int:
     dataset = data_module.apply_mapping(table, mapping)
     config = TrainConfig(epochs=args.epochs, max_rows=args.rows, device="cpu")
 
-    os.environ[spares.SPARE_IDLE_ENV] = str(spares.DEFAULT_IDLE_SECONDS)  # spares on, whatever the shell says
+    # Spares on, even where the shell turned them off.
+    os.environ[spares.SPARE_IDLE_ENV] = str(spares.DEFAULT_IDLE_SECONDS)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         # Inline and job runs alternate, and each keeps its fastest run, because one run of either
@@ -160,7 +161,8 @@ def main() -> int:
         f"| inline `fine_tune` wall time (fastest of {args.repeats}) | {fastest['inline']:.1f} s |",
         f"| job handed to a ready spare worker, submit to succeeded (fastest of {args.repeats}) "
         f"| {fastest['warm']:.1f} s |",
-        f"| **job overhead with a spare, as the dashboard runs it (target within 5%)** | **{warm_overhead * 100:+.1f}%** |",
+        "| **job overhead with a spare, as the dashboard runs it (target within 5%)** "
+        f"| **{warm_overhead * 100:+.1f}%** |",
         f"| job in a new worker process, submit to succeeded (fastest of {args.repeats}) | {fastest['cold']:.1f} s |",
         f"| job overhead in a new worker process | {cold_overhead * 100:+.1f}% |",
         f"| of which: submit to the new worker's first log line (process start, imports) "

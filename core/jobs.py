@@ -127,7 +127,7 @@ def start_process(workspace: Path, arguments: list[str], resource: str, log_path
     """Start ``python -m core --workspace WORKSPACE ARGUMENTS`` detached, its output appended to ``log_path``.
 
     The process gets its own session, so it outlives the dashboard or CLI that
-    started it, and sees only the GPU of ``resource`` when that is ``cuda:N``.
+    started it. When ``resource`` is ``cuda:N``, ``CUDA_VISIBLE_DEVICES`` limits it to that GPU.
     """
     environment = dict(os.environ)
     if resource.startswith("cuda:"):
