@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("job_id")
     spare = job_commands.add_parser("spare", help=argparse.SUPPRESS)
     spare.add_argument("resource")
+    spare_list = job_commands.add_parser(
+        "spares", help="List the spare workers waiting for a job; --retire makes them exit."
+    )
+    spare_list.add_argument("--retire", action="store_true", help="Make every waiting spare worker exit.")
 
     report = commands.add_parser(
         "report", help="Write the self-contained HTML report of a run (opens without network access)."
@@ -401,6 +405,23 @@ def _describe_job(job, registry, *, log_lines: int) -> str:
     return "\n".join(lines)
 
 
+def _spares(workspace: Path, *, retire: bool) -> int:
+    from core import spares
+
+    if retire:
+        print(f"Retired {spares.retire_spares(workspace)} waiting spare worker(s).")
+        return 0
+    from core.jobs import format_time
+
+    waiting = spares.waiting_spares(workspace)
+    if not waiting:
+        print("No spare workers are waiting.")
+    for spare in waiting:
+        state = "ready" if spare["ready_at"] else "importing"
+        print(f"pid {spare['pid']}  {spare['resource']}  {state}  since {format_time(spare['started_at'])}")
+    return 0
+
+
 def _jobs(args: argparse.Namespace) -> int:
     import time
 
@@ -413,6 +434,8 @@ def _jobs(args: argparse.Namespace) -> int:
         from core.spares import run_spare
 
         return run_spare(workspace, args.resource)
+    if args.jobs_command == "spares":
+        return _spares(workspace, retire=args.retire)
     registry = jobs.JobRegistry(workspace)
     if args.jobs_command == "list":
         listed = registry.list(limit=args.limit)

@@ -46,7 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from core.sqlite_store import create_database, transaction
+from core.sqlite_store import add_missing_columns, create_database, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +110,14 @@ CREATE TABLE IF NOT EXISTS spare_workers (
     started_at REAL NOT NULL,
     ready_at REAL,
     job_id TEXT,
-    log_path TEXT
+    log_path TEXT,
+    fingerprint TEXT,
+    failed_at REAL
 );
 """
+
+# Columns added to spare_workers after its first version, for registries created before them.
+_SPARE_COLUMNS_ADDED = {"fingerprint": "TEXT", "failed_at": "REAL"}
 
 # Popen handles of workers and spares started by this process, polled so that dead ones are reaped.
 _CHILDREN: dict[str, subprocess.Popen] = {}
@@ -262,6 +267,7 @@ class JobRegistry:
         self.jobs_dir = self.workspace / JOBS_DIR
         self.jobs_dir.mkdir(exist_ok=True)
         create_database(self.path, _SCHEMA)
+        add_missing_columns(self.path, "spare_workers", _SPARE_COLUMNS_ADDED)
 
     # ------------------------------------------------------------------ connection
 
@@ -526,7 +532,8 @@ class JobRegistry:
         for job_id, resource in claims:
             try:
                 self._spawn(job_id, resource)
-            except OSError as exc:
+            except (OSError, sqlite3.Error) as exc:
+                logger.error("Could not start the worker of job %s: %s", job_id, exc)
                 self.finish(job_id, "failed", error=f"Could not start the worker process: {exc}")
                 continue
             started.append(job_id)

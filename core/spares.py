@@ -10,7 +10,7 @@ device to it instead of starting a new process. A spare that ran a job starts a
 replacement when the job ends, and a spare unused for :func:`spare_idle_seconds`
 exits.
 
-Each spare has a row in the registry's ``spare_workers`` table. The row holds the
+Each spare has a row in the registry's ``spare_workers`` table. The row contains the
 spare's pid and process start time (so a dead spare is never handed a job) and, once
 handed one, the job id. A spare whose row disappears exits: :func:`retire_spares`
 uses this.
@@ -21,6 +21,8 @@ An idle spare holds the memory of the imported libraries, about 0.5 GB (measured
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import secrets
@@ -38,6 +40,13 @@ SPARE_IDLE_ENV = "UNCERTAINTY_EXPLORER_SPARE_IDLE_SECONDS"
 DEFAULT_IDLE_SECONDS = 600.0
 POLL_SECONDS = 0.2
 SPARES_DIR = "spares"
+# After a spare dies before it is ready (an import error, the memory limit), no new spare
+# starts for this long, so a page that reruns on every click does not start one per click.
+FAILED_SPARE_PAUSE_SECONDS = 300.0
+# Environment variables that change how a job runs; a spare serves only submitters with the same values.
+_ENVIRONMENT_PREFIXES = (
+    "HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "CUDA_", "OMP_", "MKL_", "UNCERTAINTY_EXPLORER_", "PYTHON",
+)
 
 
 def spare_idle_seconds() -> float:
@@ -65,33 +74,69 @@ def default_resource() -> str:
     return "cuda:0" if jobs.gpu_count() > 0 else "cpu"
 
 
+def fingerprint() -> str:
+    """Return a digest of what a worker started now would run with: interpreter, job code and environment.
+
+    A spare keeps the code and environment of the moment it started. Comparing digests
+    keeps a job submitted after an edit of ``core/``, or from a shell with other
+    settings (``HF_HUB_OFFLINE``, thread counts), out of an older spare.
+    """
+    code_dir = Path(__file__).resolve().parent
+    newest_code = max(path.stat().st_mtime_ns for path in code_dir.glob("*.py"))
+    environment = {key: value for key, value in os.environ.items() if key.startswith(_ENVIRONMENT_PREFIXES)}
+    environment.pop(SPARE_IDLE_ENV, None)
+    text = json.dumps([sys.executable, newest_code, sorted(environment.items())])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _waiting_spares(connection: sqlite3.Connection, resource: str) -> list[sqlite3.Row]:
-    """Return the live spares of ``resource`` without a job, oldest first, and delete the rows of dead ones."""
+    """Return the live spares of ``resource`` without a job, oldest first, and clean up the rows of dead ones.
+
+    A spare that died before it was ready keeps its row (with ``failed_at``) for
+    :data:`FAILED_SPARE_PAUSE_SECONDS`, and its log, so the failure can be read.
+    """
     waiting = []
+    now = time.time()
     rows = connection.execute(
-        "SELECT * FROM spare_workers WHERE resource = ? AND job_id IS NULL ORDER BY started_at", (resource,)
+        "SELECT * FROM spare_workers WHERE resource = ? ORDER BY started_at", (resource,)
     ).fetchall()
     for row in rows:
-        if jobs.process_alive(row["pid"], row["pid_start"]) is False:
-            connection.execute("DELETE FROM spare_workers WHERE pid = ?", (row["pid"],))
+        if row["failed_at"] is not None:
+            if now - row["failed_at"] > FAILED_SPARE_PAUSE_SECONDS:
+                connection.execute("DELETE FROM spare_workers WHERE pid = ?", (row["pid"],))
+            continue
+        if jobs.process_alive(row["pid"], row["pid_start"]) is not False:
+            if row["job_id"] is None:
+                waiting.append(row)
+            continue
+        if row["ready_at"] is None and row["job_id"] is None:
+            connection.execute("UPDATE spare_workers SET failed_at = ? WHERE pid = ?", (now, row["pid"]))
+            logger.warning("Spare worker %d died before it was ready; its output is in %s", row["pid"], row["log_path"])
         else:
-            waiting.append(row)
+            connection.execute("DELETE FROM spare_workers WHERE pid = ?", (row["pid"],))
     return waiting
+
+
+def _recent_failure(connection: sqlite3.Connection, resource: str) -> bool:
+    row = connection.execute(
+        "SELECT 1 FROM spare_workers WHERE resource = ? AND failed_at IS NOT NULL", (resource,)
+    ).fetchone()
+    return row is not None
 
 
 def ensure_spare(workspace: str | Path, resource: str | None = None) -> int | None:
     """Start a spare worker for ``resource`` unless one is waiting or spares are off; return its pid.
 
-    Nothing starts while a job is queued or running in the workspace: the worker that
-    finishes it starts a spare if it needs one, and a spare importing libraries beside
-    a running job would slow that job down.
+    Nothing starts while a job is queued or running in the workspace, because a spare
+    importing libraries beside a running job would slow that job down. A spare that ran
+    a job starts a replacement when the job ends. Nothing starts either for
+    :data:`FAILED_SPARE_PAUSE_SECONDS` after a spare of ``resource`` died before it was ready.
 
     Args:
         resource: ``cpu`` or ``cuda:N``; by default :func:`default_resource`.
 
     Returns:
-        The pid of the waiting or new spare, or ``None`` when spares are off or a job
-        is queued or running.
+        The pid of the waiting or new spare, or ``None`` when none is started.
 
     Raises:
         ValueError: a bad ``$UNCERTAINTY_EXPLORER_SPARE_IDLE_SECONDS`` or resource.
@@ -107,20 +152,23 @@ def ensure_spare(workspace: str | Path, resource: str | None = None) -> int | No
         active = connection.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')").fetchone()[0]
         if active:
             return None
-        waiting = _waiting_spares(connection, resource)
+        current = fingerprint()
+        waiting = [row for row in _waiting_spares(connection, resource) if row["fingerprint"] == current]
         if waiting:
             return int(waiting[0]["pid"])
+        if _recent_failure(connection, resource):
+            return None
         # The row is written while the write lock is held, so two pages opening at once start one spare.
         log_dir = registry.jobs_dir / SPARES_DIR
         log_dir.mkdir(exist_ok=True)
         log_path = log_dir / f"spare-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.log"
         child = jobs.start_process(registry.workspace, ["jobs", "spare", resource], resource, log_path)
+        jobs.track_child(f"spare-{child.pid}", child)
         connection.execute(
-            "INSERT OR REPLACE INTO spare_workers (pid, pid_start, resource, started_at, log_path) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (child.pid, jobs.process_start_time(child.pid), resource, time.time(), str(log_path)),
+            "INSERT OR REPLACE INTO spare_workers (pid, pid_start, resource, started_at, log_path, fingerprint) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (child.pid, jobs.process_start_time(child.pid), resource, time.time(), str(log_path), current),
         )
-    jobs.track_child(f"spare-{child.pid}", child)
     logger.info("Started spare worker %d for %s", child.pid, resource)
     return child.pid
 
@@ -131,8 +179,11 @@ def hand_over(registry: jobs.JobRegistry, job_id: str, resource: str) -> int | N
     Returns:
         The spare's pid, now the job's worker pid, or ``None`` when no spare waits.
     """
+    current = fingerprint()
     with transaction(registry.path, immediate=True) as connection:
         for row in _waiting_spares(connection, resource):
+            if row["fingerprint"] != current:
+                continue
             connection.execute("UPDATE spare_workers SET job_id = ? WHERE pid = ?", (job_id, row["pid"]))
             connection.execute(
                 "UPDATE jobs SET pid = ?, pid_start = ? WHERE id = ? AND state = 'running' AND pid IS NULL",
@@ -149,12 +200,20 @@ def retire_spares(workspace: str | Path) -> int:
         return connection.execute("DELETE FROM spare_workers WHERE job_id IS NULL").rowcount
 
 
-def waiting_spares(workspace: str | Path, resource: str) -> list[dict]:
-    """Return the live spares of ``resource`` without a job: pid, started_at and ready_at (``None`` while importing)."""
+def waiting_spares(workspace: str | Path, resource: str | None = None) -> list[dict]:
+    """Return the live spares without a job, of ``resource`` or of every resource.
+
+    Each is a dictionary with pid, resource, started_at and ready_at (``None`` while
+    the spare is still importing).
+    """
     registry = jobs.JobRegistry(workspace)
     with transaction(registry.path, immediate=True) as connection:
-        rows = _waiting_spares(connection, resource)
-    return [{"pid": row["pid"], "started_at": row["started_at"], "ready_at": row["ready_at"]} for row in rows]
+        if resource is None:
+            resources = [row[0] for row in connection.execute("SELECT DISTINCT resource FROM spare_workers")]
+        else:
+            resources = [resource]
+        rows = [row for name in resources for row in _waiting_spares(connection, name)]
+    return [{key: row[key] for key in ("pid", "resource", "started_at", "ready_at")} for row in rows]
 
 
 def _assignment(registry: jobs.JobRegistry, pid: int) -> tuple[bool, str | None]:
@@ -181,8 +240,9 @@ def run_spare(workspace: str | Path, resource: str) -> int:
     """Body of a spare process: import the job code, wait for a job, run it or exit when idle."""
     registry = jobs.JobRegistry(workspace)
     pid = os.getpid()
-    # ensure_spare wrote this row before it released the write lock, so a missing row means retired.
-    with transaction(registry.path) as connection:
+    # ensure_spare writes this row before it releases the write lock, and taking the lock here
+    # waits for that, so a missing row means the spare was retired already.
+    with transaction(registry.path, immediate=True) as connection:
         row = connection.execute("SELECT log_path FROM spare_workers WHERE pid = ?", (pid,)).fetchone()
     if row is None:
         return 0
@@ -199,7 +259,7 @@ def run_spare(workspace: str | Path, resource: str) -> int:
             present, job_id = _assignment(registry, pid)
         except sqlite3.Error as exc:  # the workspace was removed or is unreadable: nothing to wait for
             logger.warning("Spare worker %d exits: registry read failed: %s", pid, exc)
-            return 0
+            return _exit_idle(own_log)
         if job_id is not None:
             break
         if not present:

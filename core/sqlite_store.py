@@ -26,6 +26,23 @@ def create_database(path: Path, schema: str) -> None:
         connection.close()
 
 
+def add_missing_columns(path: Path, table: str, columns: dict[str, str]) -> None:
+    """Add each of ``columns`` (name to SQL type) that ``table`` lacks, for databases made by an older version."""
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)
+    try:
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for name, sql_type in columns.items():
+            if name not in present:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+        connection.commit()
+    except sqlite3.OperationalError as exc:
+        # Two processes may add the same column at once, and the loser sees it exist already.
+        if "duplicate column" not in str(exc):
+            raise
+    finally:
+        connection.close()
+
+
 @contextmanager
 def transaction(path: Path, *, immediate: bool = False, synchronous: str = "NORMAL") -> Iterator[sqlite3.Connection]:
     """Yield a connection inside one transaction: committed when the block ends, rolled back on an exception.

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -242,9 +243,17 @@ def ready_spare(workspace: Path) -> int:
     return pid
 
 
+def spare_log(workspace: Path, pid: int) -> Path:
+    registry = jobs.JobRegistry(workspace)
+    with sqlite3.connect(registry.path) as connection:
+        (log_path,) = connection.execute("SELECT log_path FROM spare_workers WHERE pid = ?", (pid,)).fetchone()
+    return Path(log_path)
+
+
 def test_job_runs_in_waiting_spare(spares_on, tiny_model_dir, keyword_dataset):
     workspace = spares_on
     spare_pid = ready_spare(workspace)
+    log_path = spare_log(workspace, spare_pid)
     assert spares.ensure_spare(workspace, "cpu") == spare_pid  # a second page opening starts no second spare
 
     job = submit_training(workspace, keyword_dataset, tiny_config(tiny_model_dir, epochs=1))
@@ -257,7 +266,7 @@ def test_job_runs_in_waiting_spare(spares_on, tiny_model_dir, keyword_dataset):
     # The spare that ran the job leaves a new spare behind for the next one.
     replacement = wait_until(lambda: spares.waiting_spares(workspace, "cpu"))
     assert replacement[0]["pid"] != spare_pid
-    assert not list((registry.jobs_dir / spares.SPARES_DIR).glob(f"*{spare_pid}*"))
+    assert not log_path.exists()
 
 
 def test_dead_spare_is_passed_over(spares_on, tiny_model_dir, keyword_dataset):
@@ -272,6 +281,73 @@ def test_dead_spare_is_passed_over(spares_on, tiny_model_dir, keyword_dataset):
     assert finished.state == "succeeded", finished.error
     assert finished.pid != spare_pid
     assert all(spare["pid"] != spare_pid for spare in spares.waiting_spares(workspace, "cpu"))
+
+
+def test_spare_killed_mid_job_interrupts(spares_on, tiny_model_dir, keyword_dataset):
+    workspace = spares_on
+    spare_pid = ready_spare(workspace)
+    job = submit_training(workspace, keyword_dataset, tiny_config(tiny_model_dir, epochs=400))
+    registry = jobs.JobRegistry(workspace)
+    running = wait_until(lambda: (current := registry.get(job.id)).progress.get("step", 0) > 5 and current)
+    assert running.pid == spare_pid
+
+    os.kill(spare_pid, signal.SIGKILL)
+    interrupted = wait_until(lambda: (current := registry.get(job.id)).state == "interrupted" and current)
+
+    assert interrupted.pid == spare_pid
+    assert spares.waiting_spares(workspace) == []
+    with sqlite3.connect(registry.path) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM spare_workers").fetchone() == (0,)
+
+
+def test_spare_kept_from_other_environment(spares_on, tiny_model_dir, keyword_dataset, monkeypatch):
+    workspace = spares_on
+    spare_pid = ready_spare(workspace)
+    monkeypatch.setenv("UNCERTAINTY_EXPLORER_TEST_SETTING", "changed after the spare started")
+
+    job = submit_training(workspace, keyword_dataset, tiny_config(tiny_model_dir, epochs=1))
+    finished = jobs.wait(workspace, job.id, timeout=JOB_TIMEOUT)
+
+    assert finished.state == "succeeded", finished.error
+    assert finished.pid != spare_pid
+    assert [spare["pid"] for spare in spares.waiting_spares(workspace)] == [spare_pid]
+
+
+def test_retire_stops_waiting_spare(spares_on):
+    workspace = spares_on
+    spare_pid = ready_spare(workspace)
+
+    assert spares.retire_spares(workspace) == 1
+    wait_until(lambda: jobs.process_alive(spare_pid, None) is False)
+    assert spares.waiting_spares(workspace) == []
+
+
+def test_spare_dead_before_ready_pauses_spares(spares_on):
+    workspace = spares_on
+    spare_pid = spares.ensure_spare(workspace, "cpu")
+    log_path = spare_log(workspace, spare_pid)
+    os.kill(spare_pid, signal.SIGKILL)
+    wait_until(lambda: jobs.process_alive(spare_pid, None) is False)
+
+    assert spares.ensure_spare(workspace, "cpu") is None
+    assert log_path.exists()
+    with sqlite3.connect(jobs.JobRegistry(workspace).path) as connection:
+        (failed_at,) = connection.execute("SELECT failed_at FROM spare_workers WHERE pid = ?", (spare_pid,)).fetchone()
+    assert failed_at is not None
+
+
+def test_cli_lists_and_retires_spares(spares_on):
+    workspace = spares_on
+    spare_pid = ready_spare(workspace)
+    command = [sys.executable, "-m", "core", "--workspace", str(workspace), "jobs", "spares"]
+
+    listed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    retired = subprocess.run([*command, "--retire"], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+    assert listed.returncode == 0, listed.stderr
+    assert f"pid {spare_pid}  cpu  ready" in listed.stdout
+    assert retired.returncode == 0, retired.stderr
+    assert "Retired 1 waiting spare worker(s)." in retired.stdout
 
 
 def test_idle_spare_exits(tmp_path, monkeypatch):
