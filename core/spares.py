@@ -15,8 +15,9 @@ spare's pid and process start time (so a dead spare is never handed a job) and, 
 handed one, the job id. A spare whose row disappears exits: :func:`retire_spares`
 uses this.
 
-An idle spare holds the memory of the imported libraries, about 0.5 GB (measured on a 2-core CPU with torch 2.13). Set
-``$UNCERTAINTY_EXPLORER_SPARE_IDLE_SECONDS`` to 0 to start no spares.
+An idle spare keeps the imported libraries in memory: about 0.5 GB, measured on a
+2-core CPU with torch 2.13. Set ``$UNCERTAINTY_EXPLORER_SPARE_IDLE_SECONDS`` to 0 to
+start no spares, or run ``python -m core jobs spares --retire`` to stop the waiting ones.
 """
 
 from __future__ import annotations
