@@ -223,6 +223,16 @@ def test_masked_dropout_rate_and_scale():
     assert torch.allclose(dropped[dropped != 0], torch.full_like(dropped[dropped != 0], 1 / 0.9))
 
 
+def test_masked_dropout_odd_sized_tensor():
+    torch.manual_seed(0)
+    hidden = torch.ones(3, 5, 7).transpose(0, 2)  # 105 elements, not a multiple of 4, not contiguous
+    with dropout_active(nn.Sequential(nn.Dropout(0.5))) as model:
+        dropped = model(hidden)
+
+    assert dropped.shape == hidden.shape
+    assert set(dropped.unique().tolist()) == {0.0, 2.0}
+
+
 def test_mc_dropout_restores_modes_and_grads(tiny_model, encoded):
     tiny_model.train()
     mc_dropout_probs(tiny_model, encoded, passes=2, batch_size=16, device=CPU)
