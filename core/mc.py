@@ -74,7 +74,8 @@ class _MaskedDropout(nn.Module):
             return torch.zeros_like(hidden)
         count = hidden.numel()
         words = torch.empty((count + 3) // 4, dtype=torch.int64, device=hidden.device)
-        words.random_(-(2**63), 2**63 - 1)  # every int64 but the largest, so each 16-bit part is uniform to within 2**-64
+        # Every int64 but the largest, so each 16-bit part is uniform to within 2**-64.
+        words.random_(-(2**63), 2**63 - 1)
         bits = words.view(torch.int16)[:count].view(hidden.shape)
         return torch.where(bits >= self.threshold, hidden, 0.0).mul_(1.0 / (1.0 - self.p))
 
