@@ -2,6 +2,7 @@
 
 import ast
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,36 @@ def test_train_page_without_runs(workspace):
 
     assert not app.exception
     assert t("train.no_runs") in [info.value for info in app.info]
+
+
+def test_train_page_bad_spare_setting_warns(workspace, monkeypatch):
+    monkeypatch.setenv("UNCERTAINTY_EXPLORER_SPARE_IDLE_SECONDS", "soon")
+    app = open_page("pages/train.py")
+    warnings = [warning.value for warning in app.warning]
+
+    assert not app.exception
+    assert len(warnings) == 1
+    assert "UNCERTAINTY_EXPLORER_SPARE_IDLE_SECONDS 'soon'" in warnings[0]
+    assert warnings[0].startswith(t("jobs.spare_failed", error="")[:40])
+
+
+def test_train_page_prepares_spare(workspace, monkeypatch):
+    from core import spares
+
+    monkeypatch.setenv("UNCERTAINTY_EXPLORER_SPARE_IDLE_SECONDS", "60")
+    app = open_page("pages/train.py")
+    try:
+        waiting = spares.waiting_spares(workspace)
+        assert not app.exception
+        assert [spare["resource"] for spare in waiting] == ["cpu"]
+    finally:
+        spares.retire_spares(workspace)
+        registry = jobs.JobRegistry(workspace)
+        deadline = time.monotonic() + 120
+        # The retired spare exits once its imports are done; wait, so it takes no CPU from later tests.
+        while any(jobs.process_alive(spare["pid"], None) for spare in waiting) and time.monotonic() < deadline:
+            registry.reconcile(start_workers=False)  # reaps it
+            time.sleep(0.2)
 
 
 def test_train_page_submits_job(workspace, tiny_model_dir):
