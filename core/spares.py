@@ -130,7 +130,8 @@ def ensure_spare(workspace: str | Path, resource: str | None = None) -> int | No
 
     Nothing starts while a job is queued or running in the workspace, because a spare
     importing libraries beside a running job would slow that job down. A spare that ran
-    a job starts a replacement when the job ends. Nothing starts either for
+    a job starts a replacement when the job ends. Waiting spares started with other code
+    or settings (:func:`fingerprint`) are retired. Nothing starts either for
     :data:`FAILED_SPARE_PAUSE_SECONDS` after a spare of ``resource`` died before it was ready.
 
     Args:
@@ -154,7 +155,12 @@ def ensure_spare(workspace: str | Path, resource: str | None = None) -> int | No
         if active:
             return None
         current = fingerprint()
-        waiting = [row for row in _waiting_spares(connection, resource) if row["fingerprint"] == current]
+        waiting = []
+        for row in _waiting_spares(connection, resource):
+            if row["fingerprint"] == current:
+                waiting.append(row)
+            else:  # started before an edit of the code or a change of settings: it exits
+                connection.execute("DELETE FROM spare_workers WHERE pid = ?", (row["pid"],))
         if waiting:
             return int(waiting[0]["pid"])
         if _recent_failure(connection, resource):

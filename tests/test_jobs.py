@@ -312,6 +312,11 @@ def test_spare_kept_from_other_environment(spares_on, tiny_model_dir, keyword_da
     assert finished.pid != spare_pid
     assert [spare["pid"] for spare in spares.waiting_spares(workspace)] == [spare_pid]
 
+    # A page opening in the changed environment retires the old spare and starts a new one.
+    new_pid = spares.ensure_spare(workspace, "cpu")
+    assert new_pid != spare_pid
+    assert [spare["pid"] for spare in spares.waiting_spares(workspace)] == [new_pid]
+
 
 def test_retire_stops_waiting_spare(spares_on):
     workspace = spares_on
