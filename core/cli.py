@@ -408,6 +408,7 @@ def _describe_job(job, registry, *, log_lines: int) -> str:
 def _spares(workspace: Path, *, retire: bool) -> int:
     from core import spares
 
+    spares.spare_idle_seconds()  # a bad setting is an error here too, before anything is listed
     if retire:
         print(f"Retired {spares.retire_spares(workspace)} waiting spare worker(s).")
         return 0

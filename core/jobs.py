@@ -396,7 +396,7 @@ class JobRegistry:
                 connection.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
             self.append_log(job_id, "INFO", "Cancel requested; the worker stops at the next step")
         else:
-            raise JobError(f"Job {job_id} is {job.state}; only queued or running jobs can be cancelled.")
+            raise JobError(f"Job {job_id} has state {job.state}; only queued or running jobs can be cancelled.")
         return self.get(job_id, reconcile=False)
 
     def cancel_requested(self, job_id: str) -> bool:
@@ -409,7 +409,8 @@ class JobRegistry:
         job = self.get(job_id)
         if not job.can_resume:
             raise JobError(
-                f"Job {job_id} is {job.state}; only {', '.join(RESUMABLE_STATES)} jobs can be resumed."
+                f"Job {job_id} has state {job.state}; only {', '.join(RESUMABLE_STATES[:-1])} or "
+                f"{RESUMABLE_STATES[-1]} jobs can be resumed."
             )
         with self._connect(immediate=True) as connection:
             connection.execute(
@@ -433,9 +434,11 @@ class JobRegistry:
 
     def record_point(self, job_id: str, *, step: int, epoch: int, loss: float | None, validation: dict | None) -> None:
         with self._connect() as connection:
+            # The last step gets both a loss and validation scores: each write keeps the other's value.
             connection.execute(
-                "INSERT OR REPLACE INTO job_points (job_id, step, epoch, loss, validation, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO job_points (job_id, step, epoch, loss, validation, recorded_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (job_id, step, epoch) DO UPDATE SET loss = COALESCE(excluded.loss, loss), "
+                "validation = COALESCE(excluded.validation, validation), recorded_at = excluded.recorded_at",
                 (job_id, step, epoch, loss, json.dumps(validation) if validation else None, _now()),
             )
 
@@ -651,7 +654,9 @@ class JobContext:
     def progress(self, event) -> None:
         """Store a :class:`core.progress.Progress` (throttled) plus loss and validation points."""
         payload = event.to_dict()
-        if event.phase == "train" and event.loss is not None and event.step % 5 == 0:
+        # Every fifth step, plus the first and the last, so the loss curve starts and ends with training.
+        sampled_step = event.step % 5 == 0 or event.step == 1 or event.step == event.total_steps
+        if event.phase == "train" and event.loss is not None and sampled_step:
             self.registry.record_point(self.job.id, step=event.step, epoch=event.epoch, loss=event.loss, validation=None)
         if event.phase == "evaluate" and event.metrics:
             self.registry.record_point(

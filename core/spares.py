@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from core import jobs
+from core.messages import Message
 from core.sqlite_store import transaction
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,15 @@ _ENVIRONMENT_PREFIXES = (
 )
 
 
+def _invalid_idle_seconds(value: str) -> Message:
+    return Message(
+        "spare_idle_invalid",
+        "Invalid {variable} {value!r}: set it to a number of seconds, 0 or more (0 turns spares off).",
+        variable=SPARE_IDLE_ENV,
+        value=value,
+    )
+
+
 def spare_idle_seconds() -> float:
     """Return how many seconds an unused spare waits before it exits; 0 means no spares are started.
 
@@ -60,13 +70,9 @@ def spare_idle_seconds() -> float:
     try:
         seconds = float(value)
     except ValueError as exc:
-        raise ValueError(
-            f"Invalid {SPARE_IDLE_ENV} {value!r}: set it to a number of seconds, 0 or more (0 turns spares off)."
-        ) from exc
+        raise ValueError(_invalid_idle_seconds(value)) from exc
     if not seconds >= 0:
-        raise ValueError(
-            f"Invalid {SPARE_IDLE_ENV} {value!r}: set it to a number of seconds, 0 or more (0 turns spares off)."
-        )
+        raise ValueError(_invalid_idle_seconds(value))
     return seconds
 
 

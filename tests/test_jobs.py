@@ -47,7 +47,9 @@ def test_job_runs_to_success(tmp_path, tiny_model_dir, keyword_dataset):
 
     assert finished.state == "succeeded", finished.error
     assert finished.progress["phase"] == "done"
-    assert any(point["loss"] is not None for point in points)
+    loss_steps = [point["step"] for point in points if point["loss"] is not None]
+    assert loss_steps[0] == 1
+    assert loss_steps[-1] == max(point["step"] for point in points)
     assert [point["epoch"] for point in points if point["validation"]] == [1, 2, 3]
     assert runs.read_summary(Path(finished.result["run_dir"])).id == Path(finished.result["run_dir"]).name
     assert finished.result["test_accuracy"] > 0.8
@@ -184,7 +186,8 @@ def test_cli_unknown_job(tmp_path, command):
 def test_resume_succeeded_job_rejected(tmp_path, tiny_model_dir, keyword_dataset):
     job = submit_training(tmp_path, keyword_dataset, tiny_config(tiny_model_dir, epochs=1))
     jobs.wait(tmp_path, job.id)
-    with pytest.raises(jobs.JobError, match="only cancelled, interrupted, failed jobs can be resumed"):
+    expected = "has state succeeded; only cancelled, interrupted or failed jobs can be resumed"
+    with pytest.raises(jobs.JobError, match=expected):
         jobs.resume(tmp_path, job.id)
 
 
@@ -388,9 +391,24 @@ def test_spares_off_by_zero_seconds(tmp_path, monkeypatch):
 @pytest.mark.parametrize("value", ["soon", "-1", "nan"])
 def test_bad_spare_idle_seconds(tmp_path, monkeypatch, value):
     monkeypatch.setenv(spares.SPARE_IDLE_ENV, value)
+    from ui.i18n import t_message
+
     with pytest.raises(ValueError, match=spares.SPARE_IDLE_ENV) as raised:
         spares.ensure_spare(tmp_path, "cpu")
+    chinese = t_message(raised.value.args[0], "zh")
+
     assert repr(value) in str(raised.value)
+    assert f"{spares.SPARE_IDLE_ENV} 的值 {value!r} 无效" in chinese
+
+
+def test_cli_spares_rejects_bad_setting(tmp_path):
+    command = [sys.executable, "-m", "core", "--workspace", str(tmp_path), "jobs", "spares"]
+    environment = {**os.environ, spares.SPARE_IDLE_ENV: "abc"}
+
+    finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, env=environment)
+
+    assert finished.returncode == 2
+    assert f"Invalid {spares.SPARE_IDLE_ENV} 'abc'" in finished.stderr
 
 
 def test_bad_spare_resource(tmp_path, monkeypatch):

@@ -49,6 +49,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "sidebar.dataset": ("Dataset: {name}", "数据集：{name}"),
     "sidebar.workspace": ("Workspace: {path}", "工作区：{path}"),
     # Messages from core (core.messages.Message); the English text equals core's template.
+    "core.spare_idle_invalid": (
+        "Invalid {variable} {value!r}: set it to a number of seconds, 0 or more (0 turns spares off).",
+        "{variable} 的值 {value!r} 无效：请设为 0 或更大的秒数（0 表示不启动备用工作进程）。",
+    ),
     "core.read_gb18030": (
         "{name} is not valid UTF-8 (first invalid byte on line {line}); its bytes read as Chinese text, so "
         "it was read as GB18030 (which contains GBK and GB2312). If the text looks wrong, choose the "

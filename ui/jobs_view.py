@@ -17,7 +17,7 @@ import streamlit as st
 
 from core import jobs, spares
 from ui import state
-from ui.i18n import t
+from ui.i18n import t, t_message
 
 POLL_SECONDS = 2.0
 JOB_QUERY_KEY = "job"
@@ -37,7 +37,8 @@ def prepare_worker() -> None:
     try:
         spares.ensure_spare(state.workspace_path())
     except (OSError, ValueError, sqlite3.Error) as exc:
-        st.warning(t("jobs.spare_failed", error=str(exc)))
+        # str(exc) would drop the Message's translation key, so the argument itself is passed on.
+        st.warning(t("jobs.spare_failed", error=t_message(exc.args[0] if exc.args else str(exc))))
 
 
 def current_job(session_key: str, kinds: tuple[str, ...], *, run_id: str | None = None,
@@ -67,8 +68,9 @@ def _curves(points: list[dict]) -> tuple[go.Figure | None, go.Figure | None]:
     validation = [p for p in points if p["validation"]]
     loss_figure = None
     if losses:
-        loss_figure = go.Figure(go.Scatter(x=[p["step"] for p in losses], y=[p["loss"] for p in losses], mode="lines",
-                                           name=t("train.loss")))
+        # Markers too, so the first point shows before there is a line to draw.
+        loss_figure = go.Figure(go.Scatter(x=[p["step"] for p in losses], y=[p["loss"] for p in losses],
+                                           mode="lines+markers", marker=dict(size=4), name=t("train.loss")))
         loss_figure.update_layout(xaxis_title=t("train.step"), yaxis_title=t("train.loss"), height=260,
                                   margin=dict(t=10, b=10, l=10, r=10))
     validation_figure = None
@@ -83,8 +85,11 @@ def _curves(points: list[dict]) -> tuple[go.Figure | None, go.Figure | None]:
                     name=t(f"jobs.metric_{metric}"),
                 )
             )
+        last_epoch = max(p["epoch"] for p in validation)
+        # Whole epochs only, with room on both sides so a single epoch's points are not at the edge.
         validation_figure.update_layout(xaxis_title=t("jobs.epoch"), yaxis_title=t("jobs.validation_score"),
-                                        height=260, margin=dict(t=10, b=10, l=10, r=10),
+                                        height=260, margin=dict(t=30, b=10, l=10, r=10),
+                                        xaxis=dict(dtick=1, range=[0.5, last_epoch + 0.5]),
                                         legend=dict(orientation="h", yanchor="top", y=-0.3))
     return loss_figure, validation_figure
 
