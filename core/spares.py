@@ -118,7 +118,7 @@ def _waiting_spares(connection: sqlite3.Connection, resource: str) -> list[sqlit
             continue
         if row["ready_at"] is None and row["job_id"] is None:
             connection.execute("UPDATE spare_workers SET failed_at = ? WHERE pid = ?", (now, row["pid"]))
-            logger.warning("Spare worker %d died before it was ready; its output is in %s", row["pid"], row["log_path"])
+            logger.warning("Spare worker %d died before it was ready. Its output is in %s", row["pid"], row["log_path"])
         else:
             connection.execute("DELETE FROM spare_workers WHERE pid = ?", (row["pid"],))
     return waiting

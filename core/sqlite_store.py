@@ -36,7 +36,7 @@ def add_missing_columns(path: Path, table: str, columns: dict[str, str]) -> None
                 connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
         connection.commit()
     except sqlite3.OperationalError as exc:
-        # Two processes may add the same column at once, and the loser sees it exist already.
+        # Two processes may add the same column at once, so the second one finds it already there.
         if "duplicate column" not in str(exc):
             raise
     finally:

@@ -12,8 +12,8 @@ import os
 # an unknown hub id on a machine without network retried for about 45 s before it failed
 # (huggingface_hub 0.36, measured once on a 2-core CPU machine).
 os.environ["HF_HUB_OFFLINE"] = "1"
-# No spare worker processes (core.spares) unless a test asks for them: a spare left by a
-# test would hold about 0.5 GB until its idle timeout.
+# No spare worker processes (core.spares) unless a test turns them on, because a spare left by a
+# test would keep about 0.5 GB until its idle timeout.
 os.environ["UNCERTAINTY_EXPLORER_SPARE_IDLE_SECONDS"] = "0"
 
 import shutil  # noqa: E402
